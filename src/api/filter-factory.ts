@@ -1,0 +1,64 @@
+/**
+ * @module api/filter-factory
+ * Factories turn a filter's `{type, config}` entry into filters. A factory parses and
+ * validates its config once, when the config is loaded (a bad config stops the process
+ * before it listens, with the JSON path), then installs filters per connection or socket.
+ * Public API: imports only core/ (errors, logger types).
+ */
+import type { Logger } from '../core/logger.ts';
+import { MosnError } from '../core/errors.ts';
+import type { Connection, NetworkFilterChainBuilder } from './network-filter.ts';
+import type { ListenerFilter } from './listener-filter.ts';
+import type { UpstreamClusters } from './upstream.ts';
+
+/** What a factory may use when it parses its config and when it creates filters. */
+export interface FilterFactoryContext {
+  /** JSON path of this filter's `config`, for error messages ("servers[0].listeners[0]..."). */
+  readonly path: string;
+  readonly logger: Logger;
+  readonly clusters: UpstreamClusters;
+  /** The listener this filter runs on. */
+  readonly listenerName: string;
+  /** Extension points that later layers give to their filters (for example the routers). */
+  readonly services: ReadonlyMap<string, unknown>;
+}
+
+/**
+ * A network filter type. `parseConfig` runs once per filter entry at load time and throws
+ * `FilterConfigError` for bad input; `createFilters` runs for every new connection.
+ */
+export interface NetworkFilterFactory<C = unknown> {
+  /** The `type` name in config, e.g. "tcp_proxy". */
+  readonly type: string;
+  parseConfig(raw: unknown, context: FilterFactoryContext): C;
+  createFilters(config: C, chain: NetworkFilterChainBuilder, connection: Connection, context: FilterFactoryContext): void;
+}
+
+/** A listener filter type; `create` runs for every accepted socket. */
+export interface ListenerFilterFactory<C = unknown> {
+  readonly type: string;
+  parseConfig(raw: unknown, context: FilterFactoryContext): C;
+  create(config: C, context: FilterFactoryContext): ListenerFilter;
+}
+
+/**
+ * A config error in a filter: `path` is the JSON path of the bad value, `expected` the
+ * shape wanted. Throw it from `parseConfig`.
+ */
+export class FilterConfigError extends MosnError {
+  readonly path: string;
+
+  constructor(path: string, expected: string) {
+    super('MOSN_ERR_FILTER_CONFIG', `${path}: expected ${expected}`);
+    this.path = path;
+  }
+}
+
+/** Identity helpers that give a factory literal full type inference. */
+export function defineNetworkFilter<C>(factory: NetworkFilterFactory<C>): NetworkFilterFactory<C> {
+  return factory;
+}
+
+export function defineListenerFilter<C>(factory: ListenerFilterFactory<C>): ListenerFilterFactory<C> {
+  return factory;
+}

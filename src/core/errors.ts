@@ -1,0 +1,54 @@
+/**
+ * @module core/errors
+ * The one table of mosnode's stable error codes (`MOSN_ERR_<AREA>_<WHAT>`) and the error
+ * class that carries them. Every layer throws or logs these; nothing here depends on any
+ * other mosnode module.
+ */
+
+/** Stable error codes and what each means. Codes never change meaning once released. */
+export const ErrorCodes = {
+  MOSN_ERR_CONFIG_READ: 'the config file could not be read',
+  MOSN_ERR_CONFIG_PARSE: 'the config file is not valid JSON or YAML',
+  MOSN_ERR_CONFIG_INVALID: 'the config does not have the expected shape',
+  MOSN_ERR_CONFIG_UNSUPPORTED: 'the config asks for a feature mosnode does not have yet',
+  MOSN_ERR_FILTER_UNKNOWN: 'no filter is registered under that type name',
+  MOSN_ERR_FILTER_DUPLICATE: 'a filter is already registered under that type name',
+  MOSN_ERR_FILTER_CONFIG: "a filter's config was rejected by its factory",
+  MOSN_ERR_FILTER_THREW: 'a filter threw or rejected; the connection or stream was closed',
+  MOSN_ERR_LISTENER_BIND: 'a listener could not bind its address',
+  MOSN_ERR_ADMIN_BIND: 'the admin server could not bind its address',
+  MOSN_ERR_UPSTREAM_NO_HOST: 'the cluster has no host to choose',
+  MOSN_ERR_UPSTREAM_CONNECT: 'connecting to an upstream host failed',
+  MOSN_ERR_UPSTREAM_CONNECT_TIMEOUT: 'connecting to an upstream host timed out',
+  MOSN_ERR_CLUSTER_UNKNOWN: 'no cluster has that name',
+  MOSN_ERR_PID_FILE: 'the pid file could not be read or written',
+  MOSN_ERR_PROCESS_NOT_RUNNING: 'no running process was found for that pid file',
+  MOSN_ERR_USAGE: 'the command line is not valid',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** An error with a stable code. `message` is for people; `code` is for programs. */
+export class MosnError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'MosnError';
+    this.code = code;
+  }
+}
+
+/** True when `err` is a MosnError, optionally with the given code. */
+export function isMosnError(err: unknown, code?: ErrorCode): err is MosnError {
+  return err instanceof MosnError && (code === undefined || err.code === code);
+}
+
+/** One line describing any thrown value, for logs and stderr. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}

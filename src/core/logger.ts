@@ -1,0 +1,91 @@
+/**
+ * @module core/logger
+ * The structured logger (pino). MOSN's level names (TRACE, DEBUG, INFO, WARN, ERROR,
+ * FATAL) map onto pino's; `default_log_path` may be "stdout", "stderr" or a file path,
+ * written asynchronously so logging never blocks the event loop on disk.
+ */
+import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type Logger = PinoLogger;
+
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'] as const;
+export type MosnLogLevel = (typeof LOG_LEVELS)[number];
+
+/** Turns a MOSN level name (any case; "WARNING" too) into pino's, or undefined. */
+export function toPinoLevel(level: string): pino.Level | undefined {
+  switch (level.toUpperCase()) {
+    case 'TRACE': return 'trace';
+    case 'DEBUG': return 'debug';
+    case 'INFO': return 'info';
+    case 'WARN': case 'WARNING': return 'warn';
+    case 'ERROR': return 'error';
+    case 'FATAL': case 'CRITICAL': return 'fatal';
+    default: return undefined;
+  }
+}
+
+/** The MOSN name of a pino level. */
+export function toMosnLevel(level: string): MosnLogLevel {
+  switch (level) {
+    case 'trace': return 'TRACE';
+    case 'debug': return 'DEBUG';
+    case 'warn': return 'WARN';
+    case 'error': return 'ERROR';
+    case 'fatal': return 'FATAL';
+    default: return 'INFO';
+  }
+}
+
+export interface LoggerOptions {
+  /** "stdout" (default), "stderr", or a file path (its folder is created). */
+  path?: string;
+  /** A MOSN level name; default INFO. */
+  level?: string;
+}
+
+export interface LoggerHandle {
+  logger: Logger;
+  /** Flushes buffered lines; call before exit. */
+  flush(): void;
+  /** Reopens the file (after log rotation; SIGUSR1). */
+  reopen(): void;
+}
+
+/** Creates the process logger. Writes to files are asynchronous; stdout/stderr too. */
+export function createLogger(options: LoggerOptions = {}): LoggerHandle {
+  const path = options.path ?? 'stdout';
+  let destination: DestinationStream & { flushSync?: () => void; reopen?: () => void };
+  if (path === 'stdout' || path === '') {
+    destination = pino.destination({ dest: 1, sync: false });
+  } else if (path === 'stderr') {
+    destination = pino.destination({ dest: 2, sync: false });
+  } else {
+    mkdirSync(dirname(path), { recursive: true });
+    destination = pino.destination({ dest: path, sync: false, mkdir: true });
+  }
+  const logger = pino(
+    {
+      level: toPinoLevel(options.level ?? 'INFO') ?? 'info',
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+  return {
+    logger,
+    flush() {
+      try { destination.flushSync?.(); } catch { /* not ready yet or closed: nothing buffered */ }
+    },
+    reopen() {
+      destination.reopen?.();
+    },
+  };
+}
+
+/** A logger that drops everything, for tests and tools. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
