@@ -8,5 +8,6 @@ export * from './listener-filter.ts';
 export * from './upstream.ts';
 export * from './filter-factory.ts';
 export * from './registry.ts';
+export * from './config-helpers.ts';
 export { MosnError, ErrorCodes, type ErrorCode } from '../core/errors.ts';
 export type { Logger } from '../core/logger.ts';

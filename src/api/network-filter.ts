@@ -61,6 +61,12 @@ export interface Connection extends ConnectionAddresses {
   readDisable(disable: boolean): void;
   /** Called once the write buffer has drained after `write` returned false. */
   onWritable(listener: () => void): void;
+  /**
+   * Called once when the server starts draining (graceful stop, hot upgrade): finish what
+   * is in flight and close when idle. Connections still open at the drain deadline are
+   * closed by the server.
+   */
+  onDrain(listener: () => void): void;
   /** Called once when the connection closes, with why. */
   onClose(listener: (event: ConnectionEvent) => void): void;
   /**

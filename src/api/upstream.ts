@@ -4,6 +4,7 @@
  * load balancer chooses. The cluster manager (upstream/) implements these interfaces.
  * Public API: imports nothing from mosnode's internals.
  */
+import type { Socket } from 'node:net';
 
 /** One upstream endpoint. */
 export interface UpstreamHost {
@@ -33,6 +34,12 @@ export interface UpstreamCluster {
   readonly hosts: readonly UpstreamHost[];
   /** The load balancer's choice, or undefined when no host is available. */
   chooseHost(context?: LoadBalancerContext): UpstreamHost | undefined;
+  /**
+   * Opens a TCP connection to one of this cluster's hosts with the cluster's connect
+   * timeout, counted on the host and cluster. Rejects with MOSN_ERR_UPSTREAM_CONNECT or
+   * MOSN_ERR_UPSTREAM_CONNECT_TIMEOUT. The socket allows half-close.
+   */
+  connectTcp(host: UpstreamHost, signal?: AbortSignal): Promise<Socket>;
 }
 
 export interface UpstreamClusters {

@@ -1,0 +1,139 @@
+/**
+ * @module cli/main
+ * The `mosnode` command. Exit codes: 0 ok; 1 the command failed (bad config, port in use,
+ * nothing to stop); 2 bad command line. Every failure prints one line on stderr.
+ * This is the top layer: it may use every other one.
+ */
+import { resolve } from 'node:path';
+import { parseArgs, USAGE, type CliArgs } from './args.ts';
+import { describeError, isMosnError } from '../core/errors.ts';
+import { createLogger, silentLogger } from '../core/logger.ts';
+import { loadConfigFile, defaultConfig } from '../config/load.ts';
+import type { LoadedConfig } from '../config/types.ts';
+import { MosnServer } from '../server/server.ts';
+import { VERSION } from '../server/version.ts';
+import { pidFilePath, writePidFile, readPidFile, removePidFileIfOurs, isProcessAlive } from '../server/pid-file.ts';
+
+function fail(message: string, code = 1): number {
+  process.stderr.write(`mosnode: ${message.replace(/\n/g, '; ')}\n`);
+  return code;
+}
+
+function load(args: CliArgs): LoadedConfig {
+  return args.config === undefined ? defaultConfig() : loadConfigFile(resolve(args.config));
+}
+
+/** Runs a command. Resolves with an exit code, or undefined while `start` keeps running. */
+export async function main(argv: readonly string[]): Promise<number | undefined> {
+  let args: CliArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    return fail(isMosnError(err) ? err.message : describeError(err), 2);
+  }
+  try {
+    switch (args.command) {
+      case 'help':
+        process.stdout.write(`${USAGE}\n`);
+        return 0;
+      case 'version':
+        process.stdout.write(`mosnode version ${VERSION} (node ${process.version})\n`);
+        return 0;
+      case 'validate':
+        return validate(args);
+      case 'stop':
+        return await stop(args);
+      case 'start':
+        return await start(args);
+    }
+  } catch (err) {
+    return fail(isMosnError(err) ? err.message : describeError(err));
+  }
+}
+
+function validate(args: CliArgs): number {
+  const loaded = load(args);
+  const server = new MosnServer(loaded, { logging: { logger: silentLogger(), flush() {}, reopen() {} } });
+  server.prepare();
+  for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`);
+  const c = loaded.config;
+  process.stdout.write(
+    `config ${loaded.path ?? '(built-in default)'} is valid: ${c.servers[0].listeners.length} listener(s), ${c.cluster_manager.clusters.length} cluster(s)\n`,
+  );
+  return 0;
+}
+
+async function stop(args: CliArgs): Promise<number> {
+  const loaded = load(args);
+  const path = pidFilePath(loaded.config.pid, loaded.path);
+  if (path === undefined) return fail('the config names no pid file');
+  const pid = readPidFile(path);
+  if (pid === undefined || !isProcessAlive(pid)) {
+    return fail(`no running mosnode for ${loaded.path} (pid file ${path} ${pid === undefined ? 'is absent' : `names ${pid}, which is not running`})`);
+  }
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + loaded.config.servers[0].graceful_timeout + 10_000;
+  while (Date.now() < deadline) {
+    if (!isProcessAlive(pid)) {
+      process.stdout.write(`stopped mosnode pid ${pid}\n`);
+      return 0;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return fail(`pid ${pid} got SIGTERM but is still running after the graceful timeout`);
+}
+
+async function start(args: CliArgs): Promise<number | undefined> {
+  const loaded = load(args);
+  const serverConfig = loaded.config.servers[0];
+  const logging = createLogger({ path: serverConfig.default_log_path, level: args.logLevel ?? serverConfig.default_log_level });
+  const logger = logging.logger;
+  for (const warning of loaded.warnings) logger.warn(warning);
+  const server = new MosnServer(loaded, {
+    logging,
+    drainTimeMs: args.drainTimeS === undefined ? undefined : args.drainTimeS * 1000,
+  });
+  try {
+    await server.start();
+  } catch (err) {
+    logger.error({ err: describeError(err) }, 'start failed');
+    logging.flush();
+    return fail(describeError(err));
+  }
+
+  const pidPath = pidFilePath(loaded.config.pid, loaded.path);
+  if (pidPath !== undefined) {
+    try {
+      writePidFile(pidPath);
+    } catch (err) {
+      logger.warn({ path: pidPath, err: describeError(err) }, 'cannot write the pid file; "mosnode stop" will not find this process');
+    }
+  }
+
+  const exit = (code: number): void => {
+    if (pidPath !== undefined) removePidFileIfOurs(pidPath);
+    logging.flush();
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => {
+    logger.info('SIGTERM: graceful stop');
+    server.gracefulStop().then(() => exit(0), () => exit(1));
+  });
+  const immediate = (signal: string) => () => {
+    logger.info(`${signal}: immediate stop`);
+    server.stop().then(() => exit(0), () => exit(1));
+  };
+  process.on('SIGINT', immediate('SIGINT'));
+  process.on('SIGQUIT', immediate('SIGQUIT'));
+  process.on('SIGHUP', () => logger.warn('SIGHUP: hot upgrade is not available in this build yet; ignored'));
+  process.on('SIGUSR1', () => {
+    logging.reopen();
+    logger.info('SIGUSR1: log file reopened');
+  });
+  process.on('uncaughtException', (err) => {
+    // A bug escaped every containment boundary: state may be corrupt, so stop now.
+    logger.fatal({ err }, 'uncaught exception; exiting');
+    exit(1);
+  });
+  return undefined;
+}

@@ -1,0 +1,212 @@
+/**
+ * @module filters/network/proxy/http1-proxy
+ * The first slice of the L7 proxy: an HTTP/1.1 server (node:http, fed with connections
+ * the `proxy` network filter detaches) that routes each request with a RouteTable and
+ * either answers a `direct_response` or forwards it to the route's cluster, streaming both
+ * bodies with backpressure. Failures map to MOSN's statuses: no route 404, no host or
+ * connect failure 503, upstream reset 502, timeout 504; each is logged and counted.
+ */
+import { createServer, request as httpRequest, Agent, type IncomingMessage, type ServerResponse, type Server, type OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { UpstreamClusters } from '../../../api/upstream.ts';
+import type { Logger } from '../../../core/logger.ts';
+import { describeError } from '../../../core/errors.ts';
+import type { RouteTable } from '../../../router/route-table.ts';
+import type { HeaderValueOption } from '../../../config/types.ts';
+import type { DownstreamMetrics } from '../../../metrics/metric-bundles.ts';
+import { countResponseStatus } from '../../../metrics/metric-bundles.ts';
+
+/** Per-route upstream timeout when the route sets none (MOSN's per-route default). */
+const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+interface SocketState {
+  inFlight: number;
+  draining: boolean;
+}
+
+export interface Http1ProxyOptions {
+  routes: RouteTable;
+  clusters: UpstreamClusters;
+  logger: Logger;
+  metrics: DownstreamMetrics | undefined;
+}
+
+export class Http1Proxy {
+  readonly #server: Server;
+  readonly #options: Http1ProxyOptions;
+  readonly #agent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 256, timeout: 60_000 });
+  readonly #sockets = new WeakMap<Socket, SocketState>();
+
+  constructor(options: Http1ProxyOptions) {
+    this.#options = options;
+    this.#server = createServer({ keepAliveTimeout: 60_000, requestTimeout: 300_000 }, (req, res) => this.#onRequest(req, res));
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      // Malformed requests get a 400 (431 for oversized headers), never a crash.
+      if (!socket.writable) return socket.destroy();
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      options.logger.debug({ err: describeError(err) }, 'http1: malformed request');
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    });
+  }
+
+  /** Takes over a downstream socket. */
+  accept(socket: Socket): void {
+    this.#sockets.set(socket, { inFlight: 0, draining: false });
+    this.#server.emit('connection', socket);
+    socket.resume();
+  }
+
+  /** Drains one socket: close now if idle, else after the response in flight (Connection: close). */
+  drain(socket: Socket): void {
+    const state = this.#sockets.get(socket);
+    if (state === undefined) return;
+    state.draining = true;
+    if (state.inFlight === 0) socket.end();
+  }
+
+  #onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    const state = this.#sockets.get(socket) ?? { inFlight: 0, draining: false };
+    state.inFlight++;
+    const metrics = this.#options.metrics;
+    metrics?.requestTotal.inc();
+    metrics?.requestActive.inc();
+    const started = Date.now();
+    res.on('close', () => {
+      state.inFlight--;
+      metrics?.requestActive.dec();
+      metrics?.requestTimeTotal.inc(Date.now() - started);
+      if (metrics !== undefined) countResponseStatus(metrics, res.statusCode);
+      if (!res.writableFinished) metrics?.requestReset.inc();
+      if (state.draining && state.inFlight === 0) socket.end();
+    });
+    if (state.draining) res.shouldKeepAlive = false;
+
+    const host = req.headers.host ?? '';
+    const match = this.#options.routes.match(host, req.url ?? '/', (name) => {
+      const v = req.headers[name];
+      return Array.isArray(v) ? v.join(',') : v;
+    });
+    if (match === undefined) return this.#localReply(req, res, 404, 'no route');
+    const { route, virtualHost } = match;
+    if (route.direct_response !== undefined) {
+      const body = route.direct_response.body ?? '';
+      res.statusCode = route.direct_response.status;
+      addHeaders(res, virtualHost.response_headers_to_add);
+      res.setHeader('content-length', Buffer.byteLength(body));
+      res.end(body);
+      req.resume();
+      return;
+    }
+    const action = route.route;
+    const clusterName = action?.cluster_name ?? (action?.cluster_header ? headerText(req, action.cluster_header) : undefined);
+    const cluster = clusterName === undefined ? undefined : this.#options.clusters.getCluster(clusterName);
+    if (cluster === undefined) return this.#localReply(req, res, 503, `no cluster "${clusterName ?? ''}"`);
+    const upstreamHost = cluster.chooseHost();
+    if (upstreamHost === undefined) return this.#localReply(req, res, 503, `no healthy host in cluster "${cluster.name}"`);
+    const colon = upstreamHost.address.lastIndexOf(':');
+    const hostname = upstreamHost.address.slice(0, colon).replace(/^\[|\]$/g, '');
+    const port = Number(upstreamHost.address.slice(colon + 1));
+
+    const headers: OutgoingHttpHeaders = {};
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (!HOP_BY_HOP.has(name) && value !== undefined) headers[name] = value;
+    }
+    const remote = socket.remoteAddress ?? '';
+    const xff = req.headers['x-forwarded-for'];
+    headers['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${remote}` : remote;
+    headers['x-forwarded-proto'] ??= 'http';
+    if (action?.prefix_rewrite !== undefined && action.prefix_rewrite !== '' && route.match.prefix !== undefined) {
+      req.url = action.prefix_rewrite + (req.url ?? '/').slice(route.match.prefix.length);
+    }
+    if (action?.host_rewrite) headers.host = action.host_rewrite;
+    for (const name of action?.request_headers_to_remove ?? []) delete headers[name.toLowerCase()];
+    for (const { header, append } of action?.request_headers_to_add ?? []) {
+      const key = header.key.toLowerCase();
+      const old = headers[key];
+      headers[key] = append && old !== undefined ? `${String(old)},${header.value}` : header.value;
+    }
+
+    const timeoutMs = action?.timeout ?? DEFAULT_ROUTE_TIMEOUT_MS;
+    let answered = false;
+    const upstreamReq = httpRequest({
+      host: hostname,
+      port,
+      method: req.method,
+      path: req.url,
+      headers,
+      agent: this.#agent,
+      timeout: cluster.connectTimeoutMs,
+    });
+    const timer = setTimeout(() => {
+      upstreamReq.destroy();
+      fail(504, 'upstream request timeout');
+    }, timeoutMs);
+    const fail = (status: number, reason: string, err?: unknown): void => {
+      clearTimeout(timer);
+      if (answered) return;
+      answered = true;
+      this.#options.logger.warn({ cluster: cluster.name, host: upstreamHost.address, status, reason, err: err && describeError(err) }, 'http1: upstream failure');
+      if (res.headersSent) res.destroy();
+      else this.#localReply(req, res, status, reason);
+    };
+    upstreamReq.on('socket', (s: Socket) => {
+      // The connect timeout applies until the socket connects; the route timeout after.
+      if (s.connecting) s.once('connect', () => upstreamReq.setTimeout(0));
+      else upstreamReq.setTimeout(0);
+    });
+    upstreamReq.on('timeout', () => {
+      upstreamReq.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
+    });
+    upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
+      const connectFailure = err.code === 'ECONNREFUSED' || err.code === 'ETIMEDOUT' || err.code === 'EHOSTUNREACH';
+      fail(connectFailure ? 503 : 502, connectFailure ? 'upstream connect failure' : 'upstream reset', err);
+    });
+    upstreamReq.on('response', (upstreamRes) => {
+      clearTimeout(timer);
+      if (answered) return upstreamRes.destroy();
+      answered = true;
+      res.statusCode = upstreamRes.statusCode ?? 502;
+      const raw = upstreamRes.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) {
+        const name = raw[i]!;
+        if (!HOP_BY_HOP.has(name.toLowerCase())) res.appendHeader(name, raw[i + 1]!);
+      }
+      for (const name of action?.response_headers_to_remove ?? []) res.removeHeader(name);
+      addHeaders(res, action?.response_headers_to_add ?? []);
+      addHeaders(res, virtualHost.response_headers_to_add);
+      upstreamRes.pipe(res);
+      upstreamRes.on('error', () => res.destroy());
+      upstreamRes.on('aborted', () => res.destroy());
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) upstreamReq.destroy();
+    });
+    req.pipe(upstreamReq);
+  }
+
+  #localReply(req: IncomingMessage, res: ServerResponse, status: number, reason: string): void {
+    this.#options.logger.debug({ status, reason, path: req.url }, 'http1: local reply');
+    const body = `${reason}\n`;
+    res.statusCode = status;
+    res.setHeader('content-type', 'text/plain');
+    res.setHeader('content-length', Buffer.byteLength(body));
+    res.end(body);
+    req.resume();
+  }
+}
+
+function headerText(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function addHeaders(res: ServerResponse, options: readonly HeaderValueOption[]): void {
+  for (const { header, append } of options) {
+    if (append) res.appendHeader(header.key, header.value);
+    else res.setHeader(header.key, header.value);
+  }
+}

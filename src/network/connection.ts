@@ -1,0 +1,235 @@
+/**
+ * @module network/connection
+ * A downstream connection: a net.Socket plus its network filter chain, byte counts,
+ * read-disable counting (backpressure), idle timeout and one close event with a reason.
+ * Depends on api/ types and network/filter-manager.
+ */
+import type { Socket } from 'node:net';
+import type {
+  Connection,
+  ConnectionCloseType,
+  ConnectionEvent,
+  ReadFilter,
+  WriteFilter,
+} from '../api/network-filter.ts';
+import { NetworkFilterManager } from './filter-manager.ts';
+import { formatAddress, normalizeIp } from './address.ts';
+
+let nextConnectionId = 1;
+
+export interface DownstreamConnectionOptions {
+  listenerName: string;
+  /** ms; undefined/0 = none */
+  idleTimeoutMs?: number | undefined;
+  /** Shared with listener filters. */
+  state?: Map<string, unknown> | undefined;
+  /** Overrides from listener filters (PROXY protocol, original_dst). */
+  remote?: { ip: string; port: number } | undefined;
+  originalDestination?: { ip: string; port: number } | undefined;
+  /** Called when a filter throws: the connection is closed after it. */
+  onFilterError: (err: unknown, connection: DownstreamConnection) => void;
+}
+
+export class DownstreamConnection implements Connection {
+  readonly id = nextConnectionId++;
+  readonly listenerName: string;
+  readonly state: Map<string, unknown>;
+  readonly remoteIp: string;
+  readonly remotePort: number;
+  readonly localIp: string;
+  readonly localPort: number;
+  readonly remoteAddress: string;
+  readonly localAddress: string;
+  readonly filterManager: NetworkFilterManager;
+  readonly #socket: Socket;
+  #bytesRead = 0;
+  #closed = false;
+  #detached = false;
+  #readDisableCount = 0;
+  #closeEvent: ConnectionEvent | undefined;
+  #closeEmitted = false;
+  #closeListeners: Array<(event: ConnectionEvent) => void> = [];
+  #writableListeners: Array<() => void> = [];
+  #drainListeners: Array<() => void> = [];
+  #draining = false;
+
+  constructor(socket: Socket, options: DownstreamConnectionOptions) {
+    this.#socket = socket;
+    this.listenerName = options.listenerName;
+    this.state = options.state ?? new Map();
+    const remoteIp = options.remote?.ip ?? normalizeIp(socket.remoteAddress ?? '');
+    this.remoteIp = remoteIp;
+    this.remotePort = options.remote?.port ?? socket.remotePort ?? 0;
+    this.localIp = options.originalDestination?.ip ?? normalizeIp(socket.localAddress ?? '');
+    this.localPort = options.originalDestination?.port ?? socket.localPort ?? 0;
+    this.remoteAddress = formatAddress(this.remoteIp, this.remotePort);
+    this.localAddress = formatAddress(this.localIp, this.localPort);
+    this.filterManager = new NetworkFilterManager(this, (err) => {
+      options.onFilterError(err, this);
+      this.close('NoFlush', 'LocalClose');
+    });
+    if (options.idleTimeoutMs) {
+      socket.setTimeout(options.idleTimeoutMs, () => this.close('NoFlush', 'IdleTimeout'));
+    }
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('drain', this.#onDrain);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onSocketClose);
+  }
+
+  get bytesRead(): number {
+    return this.#bytesRead;
+  }
+
+  get bytesWritten(): number {
+    return this.#socket.bytesWritten;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get readDisabled(): boolean {
+    return this.#readDisableCount > 0;
+  }
+
+  get detached(): boolean {
+    return this.#detached;
+  }
+
+  /** The socket, for the listener's bookkeeping; filters use detachSocket(). */
+  get socket(): Socket {
+    return this.#socket;
+  }
+
+  addReadFilter(filter: ReadFilter): void {
+    this.filterManager.addReadFilter(filter);
+  }
+
+  addWriteFilter(filter: WriteFilter): void {
+    this.filterManager.addWriteFilter(filter);
+  }
+
+  /**
+   * Runs onNewConnection through the chain. `initialData` are bytes a listener filter read
+   * that could not go back into the socket (the peer half-closed while they were peeked).
+   */
+  start(initialData?: Buffer, initialEnd = false): void {
+    this.filterManager.initializeReadFilters();
+    if (this.#closed) return;
+    if (initialData !== undefined && initialData.length > 0) {
+      this.#bytesRead += initialData.length;
+      this.filterManager.onRead(initialData, false);
+    }
+    if (initialEnd && !this.#closed) this.filterManager.onRead(Buffer.alloc(0), true);
+  }
+
+  write(data: Buffer, endStream = false): boolean {
+    if (this.#closed || this.#detached) return false;
+    if (this.filterManager.hasWriteFilters && !this.filterManager.onWrite(data, endStream)) {
+      return !this.#socket.writableNeedDrain;
+    }
+    const ok = data.length > 0 ? this.#socket.write(data) : !this.#socket.writableNeedDrain;
+    if (endStream) this.#socket.end();
+    return ok;
+  }
+
+  close(type: ConnectionCloseType = 'FlushWrite', event: ConnectionEvent = 'LocalClose'): void {
+    if (this.#closed) return;
+    this.#markClosed(event);
+    if (type === 'FlushWrite' && !this.#socket.destroyed) {
+      this.#socket.end();
+      // A peer that never reads must not keep the socket forever.
+      this.#socket.setTimeout(10_000, () => this.#socket.destroy());
+    } else {
+      this.#socket.destroy();
+    }
+  }
+
+  readDisable(disable: boolean): void {
+    if (disable) {
+      if (this.#readDisableCount++ === 0) this.#socket.pause();
+    } else if (this.#readDisableCount > 0 && --this.#readDisableCount === 0 && !this.#detached) {
+      this.#socket.resume();
+    }
+  }
+
+  onWritable(listener: () => void): void {
+    this.#writableListeners.push(listener);
+  }
+
+  onDrain(listener: () => void): void {
+    if (this.#draining) queueMicrotask(listener);
+    else this.#drainListeners.push(listener);
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** Starts draining: tells the filters once. */
+  drain(): void {
+    if (this.#draining || this.#closed) return;
+    this.#draining = true;
+    const listeners = this.#drainListeners;
+    this.#drainListeners = [];
+    for (const listener of listeners) listener();
+  }
+
+  onClose(listener: (event: ConnectionEvent) => void): void {
+    if (this.#closeEmitted) {
+      // Already closed: tell this late listener too, but never re-entrantly.
+      queueMicrotask(() => listener(this.#closeEvent ?? 'RemoteClose'));
+      return;
+    }
+    this.#closeListeners.push(listener);
+  }
+
+  detachSocket(): Socket {
+    this.#detached = true;
+    const s = this.#socket;
+    s.off('data', this.#onData);
+    s.off('end', this.#onEnd);
+    s.off('drain', this.#onDrain);
+    s.setTimeout(0);
+    return s;
+  }
+
+  #onData = (chunk: Buffer): void => {
+    this.#bytesRead += chunk.length;
+    this.filterManager.onRead(chunk, false);
+  };
+
+  #onEnd = (): void => {
+    this.filterManager.onRead(Buffer.alloc(0), true);
+  };
+
+  #onDrain = (): void => {
+    for (const listener of this.#writableListeners) listener();
+  };
+
+  #onError = (_err: Error): void => {
+    // 'close' follows every error; the reason is kept for the close event.
+    if (!this.#closed) this.#markClosed('RemoteClose');
+  };
+
+  #onSocketClose = (): void => {
+    if (!this.#closed) this.#markClosed('RemoteClose');
+    this.#emitClose();
+  };
+
+  #markClosed(event: ConnectionEvent): void {
+    this.#closed = true;
+    this.#closeEvent = event;
+    if (this.#socket.destroyed) this.#emitClose();
+  }
+
+  #emitClose(): void {
+    if (this.#closeEmitted) return;
+    this.#closeEmitted = true;
+    const listeners = this.#closeListeners;
+    this.#closeListeners = [];
+    for (const listener of listeners) listener(this.#closeEvent ?? 'RemoteClose');
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * @module network/filter-manager
+ * Runs a connection's read filters in order on every event, honouring `Stop` and
+ * `continueReading()`, and its write filters on every write. A filter that throws is
+ * contained: the connection is closed and the error is reported, the process goes on.
+ * Depends on api/ types only.
+ */
+import type { Connection, FilterStatus, ReadFilter, ReadFilterCallbacks, WriteFilter } from '../api/network-filter.ts';
+
+const EMPTY = Buffer.alloc(0);
+
+export class NetworkFilterManager {
+  readonly #connection: Connection;
+  readonly #onFilterError: (err: unknown, filter: unknown) => void;
+  readonly #readFilters: ReadFilter[] = [];
+  readonly #writeFilters: WriteFilter[] = [];
+  /** Per read filter: has onNewConnection run yet. */
+  readonly #initialized: boolean[] = [];
+  /** Reading is held while a filter has stopped the chain in onNewConnection. */
+  #heldForInit = false;
+
+  constructor(connection: Connection, onFilterError: (err: unknown, filter: unknown) => void) {
+    this.#connection = connection;
+    this.#onFilterError = onFilterError;
+  }
+
+  get readFilterCount(): number {
+    return this.#readFilters.length;
+  }
+
+  get hasWriteFilters(): boolean {
+    return this.#writeFilters.length > 0;
+  }
+
+  addReadFilter(filter: ReadFilter): void {
+    const index = this.#readFilters.length;
+    this.#readFilters.push(filter);
+    this.#initialized.push(false);
+    const callbacks: ReadFilterCallbacks = {
+      connection: this.#connection,
+      continueReading: () => this.#continueFrom(index + 1),
+    };
+    filter.initializeReadFilterCallbacks?.(callbacks);
+  }
+
+  addWriteFilter(filter: WriteFilter): void {
+    this.#writeFilters.push(filter);
+  }
+
+  /** Runs onNewConnection through the chain, stopping at the first `Stop`. */
+  initializeReadFilters(): void {
+    this.#continueFrom(0);
+  }
+
+  /** Passes bytes (or the peer's half-close) through the read filters. */
+  onRead(data: Buffer, endStream: boolean): void {
+    const filters = this.#readFilters;
+    for (let i = 0; i < filters.length; i++) {
+      if (!this.#initialized[i]) return; // an earlier filter has not continued yet
+      let status: FilterStatus;
+      try {
+        status = filters[i]!.onData(data, endStream);
+      } catch (err) {
+        this.#onFilterError(err, filters[i]);
+        return;
+      }
+      if (status === 'Stop' || this.#connection.closed) return;
+    }
+  }
+
+  /** Passes outgoing bytes through the write filters; false = a filter stopped them. */
+  onWrite(data: Buffer, endStream: boolean): boolean {
+    for (const filter of this.#writeFilters) {
+      let status: FilterStatus;
+      try {
+        status = filter.onWrite(data, endStream);
+      } catch (err) {
+        this.#onFilterError(err, filter);
+        return false;
+      }
+      if (status === 'Stop') return false;
+    }
+    return true;
+  }
+
+  #continueFrom(start: number): void {
+    const filters = this.#readFilters;
+    for (let i = start; i < filters.length; i++) {
+      if (this.#initialized[i]) continue;
+      this.#initialized[i] = true;
+      let status: FilterStatus = 'Continue';
+      try {
+        status = filters[i]!.onNewConnection?.() ?? 'Continue';
+      } catch (err) {
+        this.#onFilterError(err, filters[i]);
+        return;
+      }
+      if (this.#connection.closed) return;
+      if (status === 'Stop') {
+        // Bytes must not reach later filters before they are set up: hold reading
+        // until the stopping filter calls continueReading().
+        if (!this.#heldForInit) {
+          this.#heldForInit = true;
+          this.#connection.readDisable(true);
+        }
+        return;
+      }
+    }
+    if (this.#heldForInit) {
+      this.#heldForInit = false;
+      this.#connection.readDisable(false);
+    }
+  }
+}
+
+export { EMPTY as EMPTY_BUFFER };

@@ -1,0 +1,212 @@
+/**
+ * @module network/listener
+ * A listener: binds a TCP (IPv4/IPv6) or unix address, or adopts an inherited listening
+ * handle, and for each accepted socket runs the listener filters, creates the
+ * DownstreamConnection and lets the network filter chain install itself. It keeps the
+ * set of live connections so the server can drain them.
+ * Depends on api/ types, config/types, core/, network/.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { unlinkSync, existsSync } from 'node:fs';
+import type { ListenerConfig } from '../config/types.ts';
+import type { ListenerFilter } from '../api/listener-filter.ts';
+import type { Logger } from '../core/logger.ts';
+import { MosnError, describeError } from '../core/errors.ts';
+import { DownstreamConnection } from './connection.ts';
+import { runListenerFilters } from './listener-filter-runner.ts';
+import { parseAddress, formatAddress, type ParsedAddress } from './address.ts';
+
+/** Counters a listener updates; the metrics layer provides them. */
+export interface ListenerStats {
+  onConnectionOpen(): void;
+  onConnectionClose(bytesRead: number, bytesWritten: number): void;
+}
+
+export interface ListenerHandlers {
+  /** Fresh listener filters for one accepted socket (may be empty). */
+  createListenerFilters(): ListenerFilter[];
+  /** Installs the network filters on a new connection (throws = connection closed). */
+  installNetworkFilters(connection: DownstreamConnection): void;
+}
+
+/** Something Node's server.listen() accepts as an already-bound listening socket. */
+export type InheritedHandle = { fd: number } | object;
+
+export class Listener {
+  readonly config: ListenerConfig;
+  readonly name: string;
+  readonly #server: Server;
+  readonly #handlers: ListenerHandlers;
+  readonly #logger: Logger;
+  readonly #stats: ListenerStats | undefined;
+  readonly #connections = new Set<DownstreamConnection>();
+  readonly #address: ParsedAddress;
+  #accepting = false;
+
+  constructor(config: ListenerConfig, handlers: ListenerHandlers, logger: Logger, stats?: ListenerStats) {
+    const address = parseAddress(config.address, config.network);
+    if (address === undefined) {
+      throw new MosnError('MOSN_ERR_CONFIG_INVALID', `listener "${config.name}": address "${config.address}" is not "ip:port" or a unix path`);
+    }
+    this.#address = address;
+    this.config = config;
+    this.name = config.name;
+    this.#handlers = handlers;
+    this.#logger = logger.child({ listener: config.name });
+    this.#stats = stats;
+    // pauseOnConnect: no byte is read before the filters are in place.
+    this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
+      this.#onSocket(socket);
+    });
+    this.#server.on('error', (err) => this.#logger.error({ err }, 'listener error'));
+  }
+
+  /** Live downstream connections (closed ones leave the set). */
+  get connections(): ReadonlySet<DownstreamConnection> {
+    return this.#connections;
+  }
+
+  get accepting(): boolean {
+    return this.#accepting;
+  }
+
+  /** The bound address: "ip:port" (the real port when configured with 0) or the unix path. */
+  get boundAddress(): string {
+    const a = this.#server.address();
+    if (a === null) return this.config.address;
+    if (typeof a === 'string') return a;
+    return formatAddress(a.address, a.port);
+  }
+
+  /** The listening socket's fd (for handing it to a successor), or undefined. */
+  get fd(): number | undefined {
+    const handle = (this.#server as unknown as { _handle?: { fd?: number } })._handle;
+    return typeof handle?.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
+  }
+
+  /** Binds the configured address, or adopts `inherited` (a listening fd or handle). */
+  async listen(inherited?: InheritedHandle): Promise<void> {
+    const a = this.#address;
+    try {
+      if (inherited !== undefined) {
+        await this.#listenOnce(inherited);
+      } else if (a.kind === 'unix') {
+        await this.#listenUnix(a.path);
+      } else {
+        await this.#listenOnce({ host: a.host, port: a.port, reusePort: this.config.reuseport, backlog: 1024 });
+      }
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new MosnError(
+        'MOSN_ERR_LISTENER_BIND',
+        `listener "${this.name}" could not listen on ${this.config.address}: ${code === 'EADDRINUSE' ? 'address already in use (EADDRINUSE)' : describeError(err)}`,
+        { cause: err },
+      );
+    }
+    this.#accepting = true;
+    this.#logger.info({ address: this.boundAddress }, 'listener started');
+  }
+
+  /** Stops accepting; live connections go on. Resolves once the listening socket is closed. */
+  stopAccepting(): Promise<void> {
+    if (!this.#accepting) return Promise.resolve();
+    this.#accepting = false;
+    return new Promise((resolve) => {
+      // server.close() would wait for every connection; we only want the socket gone.
+      this.#server.close(() => resolve());
+      if (this.#connections.size > 0) queueMicrotask(resolve);
+    });
+  }
+
+  /** Closes every live connection at once. */
+  closeAllConnections(): void {
+    for (const connection of this.#connections) connection.close('NoFlush', 'LocalClose');
+  }
+
+  #listenOnce(options: object): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.#server.once('error', onError);
+      this.#server.listen(options, () => {
+        this.#server.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  async #listenUnix(path: string): Promise<void> {
+    try {
+      await this.#listenOnce({ path });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || path.startsWith('\0')) throw err;
+      // A socket file left by a crashed process: replace it only if nobody answers on it.
+      if (await isUnixSocketLive(path)) throw err;
+      if (existsSync(path)) unlinkSync(path);
+      this.#logger.warn({ path }, 'replaced a stale unix socket file');
+      await this.#listenOnce({ path });
+    }
+  }
+
+  #onSocket(socket: Socket): void {
+    const filters = this.#handlers.createListenerFilters();
+    if (filters.length === 0) {
+      this.#createConnection(socket, undefined);
+      return;
+    }
+    socket.on('error', () => { /* reported by the connection or the filter runner */ });
+    runListenerFilters(socket, filters, (err) => {
+      this.#logger.warn({ err: describeError(err) }, 'listener filter failed; socket closed');
+    }).then(
+      (result) => {
+        if (result.proceed && !socket.destroyed) this.#createConnection(socket, result);
+      },
+      (err) => {
+        this.#logger.error({ err }, 'listener filter runner failed');
+        socket.destroy();
+      },
+    );
+  }
+
+  #createConnection(socket: Socket, filtered: Awaited<ReturnType<typeof runListenerFilters>> | undefined): void {
+    const connection = new DownstreamConnection(socket, {
+      listenerName: this.name,
+      idleTimeoutMs: this.config.connection_idle_timeout,
+      state: filtered?.state,
+      remote: filtered?.remote,
+      originalDestination: filtered?.originalDestination,
+      onFilterError: (err, conn) => {
+        this.#logger.error({ err: describeError(err), connection: conn.id }, 'network filter threw; connection closed');
+      },
+    });
+    this.#connections.add(connection);
+    this.#stats?.onConnectionOpen();
+    connection.onClose(() => {
+      this.#connections.delete(connection);
+      this.#stats?.onConnectionClose(connection.bytesRead, connection.bytesWritten);
+    });
+    try {
+      this.#handlers.installNetworkFilters(connection);
+    } catch (err) {
+      this.#logger.error({ err: describeError(err) }, 'installing network filters failed; connection closed');
+      connection.close('NoFlush');
+      return;
+    }
+    connection.start(filtered?.pendingData, filtered?.pendingEnd ?? false);
+    if (!connection.closed && !connection.detached && !connection.readDisabled) socket.resume();
+  }
+}
+
+/** True when something accepts connections on the unix socket at `path`. */
+export function isUnixSocketLive(path: string, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect({ path });
+    const done = (live: boolean): void => {
+      clearTimeout(timer);
+      probe.destroy();
+      resolve(live);
+    };
+    const timer = setTimeout(() => done(true), timeoutMs);
+    probe.once('connect', () => done(true));
+    probe.once('error', () => done(false));
+  });
+}

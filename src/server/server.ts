@@ -1,0 +1,207 @@
+/**
+ * @module server/server
+ * One mosnode server: builds clusters, the filter registry and every listener from a
+ * loaded config (validating everything before anything binds), starts listeners and the
+ * admin API, and stops gracefully (stop accepting, let connections drain up to a
+ * deadline, then close what is left) or at once. A failure while starting closes
+ * whatever was already opened: a config error never leaves a half-started process.
+ */
+import type { LoadedConfig, MosnConfig } from '../config/types.ts';
+import type { Logger, LoggerHandle } from '../core/logger.ts';
+import { toMosnLevel, toPinoLevel } from '../core/logger.ts';
+import { MosnError } from '../core/errors.ts';
+import { FilterRegistry } from '../api/registry.ts';
+import { registerBuiltinFilters } from '../filters/index.ts';
+import { ClusterManager } from '../upstream/cluster-manager.ts';
+import { Listener } from '../network/listener.ts';
+import { MetricsRegistry } from '../metrics/metrics-registry.ts';
+import { downstreamListenerMetrics } from '../metrics/metric-bundles.ts';
+import { AdminServer } from '../admin/admin-server.ts';
+import { buildListenerHandlers, listenerPath } from './listener-builder.ts';
+import { Stage, stateCodeOf } from './stages.ts';
+import { VERSION } from './version.ts';
+
+export interface ServerOptions {
+  logging: LoggerHandle;
+  /** Overrides `graceful_timeout` for the drain (CLI --drain-time-s), ms. */
+  drainTimeMs?: number | undefined;
+}
+
+export class MosnServer {
+  readonly loaded: LoadedConfig;
+  readonly config: MosnConfig;
+  readonly logger: Logger;
+  readonly metrics: MetricsRegistry;
+  readonly registry = new FilterRegistry();
+  readonly #logging: LoggerHandle;
+  readonly #drainTimeMs: number;
+  readonly #listeners: Listener[] = [];
+  #clusters: ClusterManager | undefined;
+  #admin: AdminServer | undefined;
+  #stage: Stage = Stage.Init;
+  #stopping: Promise<void> | undefined;
+
+  constructor(loaded: LoadedConfig, options: ServerOptions) {
+    this.loaded = loaded;
+    this.config = loaded.config;
+    this.#logging = options.logging;
+    this.logger = options.logging.logger;
+    this.#drainTimeMs = options.drainTimeMs ?? this.config.servers[0].graceful_timeout;
+    const matcher = this.config.metrics.stats_matcher;
+    this.metrics = new MetricsRegistry({ statsMatcher: matcher });
+  }
+
+  get stage(): Stage {
+    return this.#stage;
+  }
+
+  get listeners(): readonly Listener[] {
+    return this.#listeners;
+  }
+
+  get adminAddress(): { host: string; port: number } | undefined {
+    return this.#admin?.address();
+  }
+
+  /**
+   * Builds everything from the config without binding: clusters, filters (each factory
+   * validates its config), listeners. Throws MosnError naming the JSON path. `validate`
+   * stops here.
+   */
+  prepare(): void {
+    if (this.#clusters !== undefined) return;
+    const server = this.config.servers[0];
+    registerBuiltinFilters(this.registry);
+    const clusters = new ClusterManager(this.config.cluster_manager.clusters);
+    const services = new Map<string, unknown>([
+      ['routers', server.routers],
+      ['metrics', this.metrics],
+    ]);
+    const warn = (message: string): void => this.logger.warn(message);
+    server.listeners.forEach((listenerConfig, index) => {
+      const path = listenerPath(index);
+      if (listenerConfig.network === 'udp') {
+        throw new MosnError('MOSN_ERR_CONFIG_UNSUPPORTED', `${path}.network: "udp" listeners are not supported yet`);
+      }
+      for (const [i, f] of listenerConfig.stream_filters.entries()) {
+        warn(`${path}.stream_filters[${i}]: stream filter "${f.type}" is not registered; skipped`);
+      }
+      const handlers = buildListenerHandlers(listenerConfig, index, {
+        registry: this.registry,
+        clusters,
+        logger: this.logger,
+        services,
+        warn,
+      });
+      if (!listenerConfig.bind_port) {
+        warn(`${path}: bind_port is false, so "${listenerConfig.name}" does not listen (a virtual listener for original_dst)`);
+        return;
+      }
+      const stats = downstreamListenerMetrics(this.metrics, listenerConfig.name);
+      this.#listeners.push(
+        new Listener(listenerConfig, handlers, this.logger, {
+          onConnectionOpen() {
+            stats.connectionTotal.inc();
+            stats.connectionActive.inc();
+          },
+          onConnectionClose(bytesRead, bytesWritten) {
+            stats.connectionDestroy.inc();
+            stats.connectionActive.dec();
+            stats.bytesReadTotal.inc(bytesRead);
+            stats.bytesWriteTotal.inc(bytesWritten);
+          },
+        }),
+      );
+    });
+    this.#clusters = clusters;
+  }
+
+  /** prepare(), then bind every listener and the admin API. On failure, closes what it opened. */
+  async start(): Promise<void> {
+    this.#stage = Stage.Start;
+    const started = Date.now();
+    try {
+      this.prepare();
+      for (const listener of this.#listeners) await listener.listen();
+      const admin = this.config.admin?.address.socket_address;
+      if (admin !== undefined) {
+        this.#admin = new AdminServer(this.#adminContext());
+        await this.#admin.listen({ host: admin.address, port: admin.port_value });
+        this.logger.info({ address: this.#admin.address() }, 'admin API started');
+      }
+    } catch (err) {
+      await this.#closeEverything();
+      this.#stage = Stage.Stopped;
+      throw err;
+    }
+    this.#stage = Stage.Running;
+    this.logger.info({ listeners: this.#listeners.map((l) => l.boundAddress), ms: Date.now() - started }, 'mosnode is running');
+  }
+
+  /**
+   * Graceful stop: stop accepting, tell every connection to drain, wait for them up to the
+   * drain time, then close what is left. Resolves when everything is closed.
+   */
+  gracefulStop(): Promise<void> {
+    this.#stopping ??= this.#gracefulStop();
+    return this.#stopping;
+  }
+
+  /** Immediate stop: every socket closed now. */
+  async stop(): Promise<void> {
+    for (const listener of this.#listeners) listener.closeAllConnections();
+    await this.#closeEverything();
+    this.#stage = Stage.Stopped;
+  }
+
+  async #gracefulStop(): Promise<void> {
+    const started = Date.now();
+    this.#stage = Stage.GracefulStopping;
+    this.logger.info({ drainMs: this.#drainTimeMs }, 'graceful stop: draining');
+    await Promise.all(this.#listeners.map((l) => l.stopAccepting()));
+    for (const listener of this.#listeners) for (const c of listener.connections) c.drain();
+    const deadline = started + this.#drainTimeMs;
+    while (Date.now() < deadline && this.#activeConnections() > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const left = this.#activeConnections();
+    if (left > 0) this.logger.warn({ connections: left }, 'graceful stop: drain time is up; closing the connections left');
+    await this.stop();
+    this.logger.info({ ms: Date.now() - started }, 'stopped');
+  }
+
+  #activeConnections(): number {
+    let n = 0;
+    for (const listener of this.#listeners) n += listener.connections.size;
+    return n;
+  }
+
+  async #closeEverything(): Promise<void> {
+    await Promise.all(this.#listeners.map((l) => l.stopAccepting()));
+    await this.#admin?.close();
+  }
+
+  #adminContext(): ConstructorParameters<typeof AdminServer>[0] {
+    return {
+      version: VERSION,
+      logger: this.logger,
+      configDocument: () => this.loaded.document,
+      state: () => stateCodeOf(this.#stage),
+      getLogLevel: () => toMosnLevel(this.logger.level),
+      setLogLevel: (level: string) => {
+        const pinoLevel = toPinoLevel(level);
+        if (pinoLevel === undefined) return false;
+        this.logger.level = pinoLevel;
+        return true;
+      },
+      metrics: this.metrics,
+      logPath: this.config.servers[0].default_log_path,
+      features: () => ({ hot_upgrade: false, shared_memory_metrics: false }),
+    };
+  }
+
+  /** Flushes the logger (before exit). */
+  flushLogs(): void {
+    this.#logging.flush();
+  }
+}
