@@ -66,14 +66,28 @@ describe('LeastRequestBalancer', () => {
     assert.ok(Math.abs((counts[0] as number) / 40_000 - 0.75) < 0.01, `heavy host share ${counts[0]}`);
   });
 
+  test('unequal weights: draws follow the weights exactly in expectation (alias table)', () => {
+    const weights = [5, 1, 3, 2, 128, 7];
+    const total = weights.reduce((sum, weight) => sum + weight, 0);
+    const hosts = makeHosts(weights);
+    const picks = 200_000;
+    const counts = countPicks(new LeastRequestBalancer(new HostSet(hosts), { choiceCount: 1, random: seededRandom(11) }), hosts, picks);
+    weights.forEach((weight, i) => {
+      const share = (counts[i] as number) / picks;
+      assert.ok(Math.abs(share - weight / total) < 0.005, `weight ${weight}: share ${share}, expected ${weight / total}`);
+    });
+  });
+
   test('unequal weights: load is compared per unit of weight', () => {
     const hosts = makeHosts([4, 1]);
     const [heavy, light] = hosts as [Host, Host];
+    // Alias table for 4,1: slot 1 keeps the light host with probability 0.4, so 0.6 draws
+    // the light host and 0.1 the heavy one.
     startRequests(heavy, 6); // (6 + 1) / 4 = 1.75 per weight
     startRequests(light, 1); // (1 + 1) / 1 = 2 per weight
-    assert.equal(new LeastRequestBalancer(new HostSet(hosts), { random: replay(0.95, 0.1) }).chooseHost(), heavy);
+    assert.equal(new LeastRequestBalancer(new HostSet(hosts), { random: replay(0.6, 0.1) }).chooseHost(), heavy);
     startRequests(heavy, 2); // (8 + 1) / 4 = 2.25
-    assert.equal(new LeastRequestBalancer(new HostSet(hosts), { random: replay(0.95, 0.1) }).chooseHost(), light);
+    assert.equal(new LeastRequestBalancer(new HostSet(hosts), { random: replay(0.6, 0.1) }).chooseHost(), light);
   });
 
   test('choice_count: 0 means the default (Go zero value), bad values are rejected', () => {

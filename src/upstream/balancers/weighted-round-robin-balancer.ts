@@ -5,7 +5,9 @@
  * host due first (a binary min-heap, O(log n)) and moves it to its next due time.
  *
  * Why it is exact: over any unit of time each host is due exactly w times, so any run of
- * W = sum(weights) consecutive picks holds exactly w picks of each host. Due times are
+ * W = sum(weights) consecutive picks holds exactly w picks of each host (a pick that skips
+ * an excluded host takes the next host's turn early, and the schedule then evens out, as
+ * the skipped host keeps its due time). Due times are
  * compared as integer cross-products, never as floats, so the proportions do not drift
  * over billions of picks (the counters are rebased long before products lose precision).
  *
