@@ -20,7 +20,7 @@ import {
   type AdminRequest,
 } from './admin-reply.ts';
 import { configDump } from './config-dump.ts';
-import { REDACTED, isSecretKey } from './redact.ts';
+import { REDACTED, isSecretKey } from '../config/redact.ts';
 
 export type AdminMethod = 'GET' | 'POST';
 

@@ -14,7 +14,7 @@ import { downstreamListenerMetrics, downstreamProxyMetrics } from '../metrics/me
 import { MosnStates, type AdminContext, type PluginStatus } from './admin-context.ts';
 import { AdminServer, type AdminAddress } from './admin-server.ts';
 import { ADMIN_ROUTES } from './admin-routes.ts';
-import { REDACTED } from './redact.ts';
+import { REDACTED } from '../config/redact.ts';
 
 const SECRET_KEY = '-----BEGIN PRIVATE KEY-----\nSUPER-SECRET\n-----END PRIVATE KEY-----';
 

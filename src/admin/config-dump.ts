@@ -13,7 +13,7 @@
  */
 import type { AdminContext } from './admin-context.ts';
 import { jsonReply, parameterCount, textReply, type AdminReply, type AdminRequest } from './admin-reply.ts';
-import { redactSecrets } from './redact.ts';
+import { redactSecrets } from '../config/redact.ts';
 
 /** MOSN's effective-config dump, built from a config document. */
 export interface EffectiveConfigView {

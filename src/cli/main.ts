@@ -55,7 +55,7 @@ function validate(args: CliArgs): number {
   const loaded = load(args);
   const server = new MosnServer(loaded, { logging: { logger: silentLogger(), flush() {}, reopen() {} } });
   server.prepare();
-  for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning}\n`);
+  for (const warning of [...loaded.warnings, ...server.warnings]) process.stderr.write(`warning: ${warning}\n`);
   const c = loaded.config;
   process.stdout.write(
     `config ${loaded.path ?? '(built-in default)'} is valid: ${c.servers[0].listeners.length} listener(s), ${c.cluster_manager.clusters.length} cluster(s)\n`,

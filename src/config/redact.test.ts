@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isSecretKey, redactSecrets } from './redact.ts';
+import { REDACTED, isSecretKey, redactSecrets } from './redact.ts';
 
 test('secrets are replaced at any depth; the input is not changed', () => {
   const doc = {
@@ -22,9 +22,9 @@ test('secrets are replaced at any depth; the input is not changed', () => {
   const redacted = redactSecrets(doc);
   assert.deepEqual(doc, before);
   assert.deepEqual(redacted, {
-    servers: [{ listeners: [{ filter_chains: [{ tls_context: { status: true, cert_chain: 'cert.pem', private_key: '****' } }] }] }],
-    cluster_manager: { tls_context: { PrivateKey: '****', private_key: '' } },
-    extends: [{ config: { db_password: '****', apiToken: '****', max_tokens: 5, client_secret: { id: '****', nested: ['****'] } } }],
+    servers: [{ listeners: [{ filter_chains: [{ tls_context: { status: true, cert_chain: 'cert.pem', private_key: REDACTED } }] }] }],
+    cluster_manager: { tls_context: { PrivateKey: REDACTED, private_key: '' } },
+    extends: [{ config: { db_password: REDACTED, apiToken: REDACTED, max_tokens: 5, client_secret: { id: REDACTED, nested: [REDACTED] } } }],
   });
 });
 

@@ -33,6 +33,8 @@ export class MosnServer {
   readonly logger: Logger;
   readonly metrics: MetricsRegistry;
   readonly registry = new FilterRegistry();
+  /** What prepare() noticed and skipped (each names the JSON path); also logged. */
+  readonly warnings: string[] = [];
   readonly #logging: LoggerHandle;
   readonly #drainTimeMs: number;
   readonly #listeners: Listener[] = [];
@@ -72,12 +74,15 @@ export class MosnServer {
     if (this.#clusters !== undefined) return;
     const server = this.config.servers[0];
     registerBuiltinFilters(this.registry);
-    const clusters = new ClusterManager(this.config.cluster_manager.clusters);
+    const clusters = new ClusterManager(this.config.cluster_manager.clusters, { metrics: this.metrics });
     const services = new Map<string, unknown>([
       ['routers', server.routers],
       ['metrics', this.metrics],
     ]);
-    const warn = (message: string): void => this.logger.warn(message);
+    const warn = (message: string): void => {
+      this.warnings.push(message);
+      this.logger.warn(message);
+    };
     server.listeners.forEach((listenerConfig, index) => {
       const path = listenerPath(index);
       if (listenerConfig.network === 'udp') {

@@ -11,15 +11,19 @@ import { MosnError } from '../core/errors.ts';
 import type { ClusterConfig } from '../config/types.ts';
 import type { UpstreamClusters } from '../api/upstream.ts';
 import { Cluster } from './cluster.ts';
+import type { MetricsRegistry } from '../metrics/metrics-registry.ts';
 
 export interface ClusterManagerOptions {
   /** Random source handed to every balancer; default Math.random. Tests inject a seeded one. */
   random?: () => number;
+  /** Where clusters count MOSN's upstream metrics; none when absent. */
+  metrics?: MetricsRegistry;
 }
 
 export class ClusterManager implements UpstreamClusters {
   readonly #clusters = new Map<string, Cluster>();
   readonly #random: (() => number) | undefined;
+  readonly #metrics: MetricsRegistry | undefined;
 
   /**
    * Builds every cluster. Throws the first rejected config as a MosnError whose message
@@ -29,6 +33,7 @@ export class ClusterManager implements UpstreamClusters {
    */
   constructor(configs: readonly ClusterConfig[] = [], options: ClusterManagerOptions = {}) {
     this.#random = options.random;
+    this.#metrics = options.metrics;
     const firstIndexByName = new Map<string, number>();
     configs.forEach((config, index) => {
       const path = `cluster_manager.clusters[${index}]`;
@@ -78,6 +83,7 @@ export class ClusterManager implements UpstreamClusters {
       path,
       ...(previous !== undefined && { previousHosts: previous.hosts }),
       ...(this.#random !== undefined && { random: this.#random }),
+      ...(this.#metrics !== undefined && { metrics: this.#metrics }),
     });
   }
 }

@@ -14,6 +14,13 @@ import { HostSet } from './host-set.ts';
 import { createLoadBalancer } from './balancers/balancer-factory.ts';
 import type { LoadBalancer } from './balancers/load-balancer.ts';
 import { connectTcp } from './tcp-connect.ts';
+import type { MetricsRegistry } from '../metrics/metrics-registry.ts';
+import {
+  upstreamClusterMetrics,
+  upstreamHostMetrics,
+  type UpstreamClusterMetrics,
+  type UpstreamHostMetrics,
+} from '../metrics/metric-bundles.ts';
 
 export const SUPPORTED_CLUSTER_TYPES: readonly ClusterType[] = Object.freeze(['SIMPLE']);
 
@@ -32,6 +39,8 @@ export interface ClusterOptions {
   previousHosts?: readonly Host[];
   /** Random source for the balancer; default Math.random. */
   random?: () => number;
+  /** Where the cluster's and hosts' MOSN upstream metrics go; none when absent. */
+  metrics?: MetricsRegistry;
 }
 
 export class Cluster implements UpstreamCluster {
@@ -54,6 +63,9 @@ export class Cluster implements UpstreamCluster {
   readonly #hostSet: HostSet;
   readonly #balancer: LoadBalancer;
   readonly #path: string;
+  readonly #registry: MetricsRegistry | undefined;
+  readonly #metrics: UpstreamClusterMetrics | undefined;
+  readonly #hostMetrics = new WeakMap<Host, UpstreamHostMetrics>();
   #activeConnections = 0;
 
   /**
@@ -70,6 +82,8 @@ export class Cluster implements UpstreamCluster {
       );
     }
     this.#path = path;
+    this.#registry = options.metrics;
+    this.#metrics = options.metrics && upstreamClusterMetrics(options.metrics, config.name);
     this.name = config.name;
     this.type = config.type;
     this.lbType = config.lb_type;
@@ -114,6 +128,16 @@ export class Cluster implements UpstreamCluster {
     return this.#activeConnections;
   }
 
+  #metricsOf(host: Host): UpstreamHostMetrics | undefined {
+    if (this.#registry === undefined) return undefined;
+    let metrics = this.#hostMetrics.get(host);
+    if (metrics === undefined) {
+      metrics = upstreamHostMetrics(this.#registry, this.name, host.address);
+      this.#hostMetrics.set(host, metrics);
+    }
+    return metrics;
+  }
+
   /**
    * Opens a TCP connection to `host` (one of this cluster's hosts) with the cluster's
    * connect timeout, counted on the host and on the cluster until the socket closes.
@@ -125,15 +149,35 @@ export class Cluster implements UpstreamCluster {
       throw new MosnError('MOSN_ERR_UPSTREAM_CONNECT', `cluster "${this.name}": ${host.address} is not a host of a cluster`);
     }
     this.#activeConnections++;
+    const clusterMetrics = this.#metrics;
+    const hostMetrics = this.#metricsOf(host);
+    clusterMetrics?.connectionTotal.inc();
+    clusterMetrics?.connectionActive.inc();
+    hostMetrics?.connectionTotal.inc();
+    hostMetrics?.connectionActive.inc();
     let socket: Socket;
     try {
       socket = await connectTcp(host, signal === undefined ? { timeoutMs: this.connectTimeoutMs } : { timeoutMs: this.connectTimeoutMs, signal });
     } catch (err) {
       // connectTcp settles a failure only after the socket closed.
       this.#activeConnections--;
+      clusterMetrics?.connectionActive.dec();
+      clusterMetrics?.connectionConFail.inc();
+      hostMetrics?.connectionActive.dec();
+      hostMetrics?.connectionConFail.inc();
       throw err;
     }
-    socket.once('close', () => this.#activeConnections--);
+    socket.once('close', () => {
+      this.#activeConnections--;
+      if (clusterMetrics !== undefined) {
+        clusterMetrics.connectionActive.dec();
+        clusterMetrics.connectionClose.inc();
+        clusterMetrics.bytesReadTotal.inc(socket.bytesRead);
+        clusterMetrics.bytesWriteTotal.inc(socket.bytesWritten);
+      }
+      hostMetrics?.connectionActive.dec();
+      hostMetrics?.connectionClose.inc();
+    });
     return socket;
   }
 

@@ -62,6 +62,16 @@ function readBytes(socket: Socket, n: number): Promise<Buffer> {
   });
 }
 
+/** Resolves when the proxy has ended our read side (FIN) or reset/closed the socket. */
+function endedOrClosed(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    socket.on('error', () => {}); // RST is a valid prompt answer too
+    socket.once('end', resolve);
+    socket.once('close', resolve);
+    socket.resume();
+  });
+}
+
 describe('tcp_proxy', () => {
   let echo: Awaited<ReturnType<typeof startEchoServer>>;
   let proc: MosnodeProcess;
@@ -207,11 +217,9 @@ describe('tcp_proxy', () => {
     try {
       const socket = await dial(p);
       const started = Date.now();
-      // FIN or RST are both a prompt answer (RST when our bytes were still unread).
-      socket.on('error', () => {});
+      const ended = endedOrClosed(socket);
       socket.write('anyone there?');
-      socket.resume();
-      await once(socket, 'close');
+      await ended;
       assert.ok(Date.now() - started < 2000, 'closed within 2 s');
       await p.waitForLog((l) => l.msg === 'tcp_proxy: closing downstream connection' && l.failure === 'UpstreamConnectionFailure');
     } finally {
@@ -227,7 +235,7 @@ describe('tcp_proxy', () => {
       socket.write('x');
       await readBytes(socket, 1);
       const started = Date.now();
-      await once(socket, 'close');
+      await endedOrClosed(socket);
       const idle = Date.now() - started;
       assert.ok(idle >= 250 && idle < 3000, `closed after ${idle} ms of idleness`);
     } finally {

@@ -21,7 +21,7 @@ function protocol(value: string | undefined, path: string, fallback: string): 'H
   if (['Http2', 'HTTP2', 'Auto', 'AUTO'].includes(v)) {
     throw new FilterConfigError(path, `"Http1" (protocol "${v}" is not supported yet; HTTP/2 and Auto come with the L7 proxy)`);
   }
-  throw new FilterConfigError(path, `"Http1" (protocol "${v}" is not supported)`);
+  throw new FilterConfigError(path, `"Http1" (protocol "${v}" is not supported yet)`);
 }
 
 export function parseProxyConfig(raw: unknown, path: string, routerExists: (name: string) => boolean): ProxyConfig {
