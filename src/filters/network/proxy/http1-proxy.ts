@@ -23,7 +23,8 @@ const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 interface SocketState {
-  inFlight: number;
+  /** Responses not yet finished on this socket (more than one when pipelined). */
+  responses: Set<ServerResponse>;
   draining: boolean;
 }
 
@@ -54,7 +55,7 @@ export class Http1Proxy {
 
   /** Takes over a downstream socket. */
   accept(socket: Socket): void {
-    this.#sockets.set(socket, { inFlight: 0, draining: false });
+    this.#sockets.set(socket, { responses: new Set(), draining: false });
     this.#server.emit('connection', socket);
     socket.resume();
   }
@@ -64,26 +65,36 @@ export class Http1Proxy {
     const state = this.#sockets.get(socket);
     if (state === undefined) return;
     state.draining = true;
-    if (state.inFlight === 0) socket.end();
+    if (state.responses.size === 0) {
+      socket.end();
+      return;
+    }
+    // In-flight responses that have not started go out with Connection: close.
+    for (const res of state.responses) if (!res.headersSent) res.shouldKeepAlive = false;
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket;
-    const state = this.#sockets.get(socket) ?? { inFlight: 0, draining: false };
-    state.inFlight++;
+    let state = this.#sockets.get(socket);
+    if (state === undefined) {
+      state = { responses: new Set(), draining: false };
+      this.#sockets.set(socket, state);
+    }
+    const socketState = state;
+    socketState.responses.add(res);
     const metrics = this.#options.metrics;
     metrics?.requestTotal.inc();
     metrics?.requestActive.inc();
     const started = Date.now();
     res.on('close', () => {
-      state.inFlight--;
+      socketState.responses.delete(res);
       metrics?.requestActive.dec();
       metrics?.requestTimeTotal.inc(Date.now() - started);
       if (metrics !== undefined) countResponseStatus(metrics, res.statusCode);
       if (!res.writableFinished) metrics?.requestReset.inc();
-      if (state.draining && state.inFlight === 0) socket.end();
+      if (socketState.draining && socketState.responses.size === 0) socket.end();
     });
-    if (state.draining) res.shouldKeepAlive = false;
+    if (socketState.draining) res.shouldKeepAlive = false;
 
     const host = req.headers.host ?? '';
     const match = this.#options.routes.match(host, req.url ?? '/', (name) => {
