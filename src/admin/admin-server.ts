@@ -56,6 +56,8 @@ export class AdminServer {
     this.#server = http.createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000 }, (req, res) =>
       this.#onRequest(req, res),
     );
+    // An accept error after listen (EMFILE, ...) must be logged, not kill the proxy.
+    this.#server.on('error', (err) => context.logger.error({ err }, 'admin server error'));
   }
 
   /** The node:http server, for tests and for handing its listening fd to a successor. */

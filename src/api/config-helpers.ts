@@ -6,6 +6,7 @@
  */
 import { FilterConfigError } from './filter-factory.ts';
 import { parseDuration } from '../core/units.ts';
+import { foldKey, goKeyLookup } from '../core/go-json.ts';
 
 /** A plain object from config, or throws. `undefined`/`null` give `{}`. */
 export function configObject(raw: unknown, path: string): Record<string, unknown> {
@@ -15,20 +16,17 @@ export function configObject(raw: unknown, path: string): Record<string, unknown
 }
 
 /**
- * Reads `key` from `obj`: an exact match wins, else the first case-insensitive match
- * (Go's rule). Returns undefined when absent.
+ * Reads `key` from `obj` as Go's encoding/json (and so MOSN) would: keys match ignoring
+ * case, the last matching key wins, a `null` keeps the earlier value. Undefined when absent.
  */
 export function configValue(obj: Record<string, unknown>, key: string): unknown {
-  if (Object.hasOwn(obj, key)) return obj[key];
-  const lower = key.toLowerCase();
-  for (const k of Object.keys(obj)) if (k.toLowerCase() === lower) return obj[k];
-  return undefined;
+  return goKeyLookup(obj, key);
 }
 
-/** Keys of `obj` that match none of `known` (case-insensitively), for unknown-key warnings. */
+/** Keys of `obj` that match none of `known` (ignoring case, as Go does), for unknown-key warnings. */
 export function unknownKeys(obj: Record<string, unknown>, known: readonly string[]): string[] {
-  const set = new Set(known.map((k) => k.toLowerCase()));
-  return Object.keys(obj).filter((k) => !set.has(k.toLowerCase()));
+  const set = new Set(known.map(foldKey));
+  return Object.keys(obj).filter((k) => !set.has(foldKey(k)));
 }
 
 export function optionalString(obj: Record<string, unknown>, key: string, path: string): string | undefined {
@@ -61,12 +59,20 @@ export function optionalDurationMs(obj: Record<string, unknown>, key: string, pa
   if (typeof v !== 'string' && typeof v !== 'number') {
     throw new FilterConfigError(`${path}.${key}`, 'a duration like "30s" or "1m30s"');
   }
+  let ms: number;
   try {
-    return parseDuration(v);
+    ms = parseDuration(v);
   } catch {
     throw new FilterConfigError(`${path}.${key}`, `a duration like "30s" or "1m30s", got ${JSON.stringify(v)}`);
   }
+  // Node timers take 0..2^31-1 ms; beyond that they would fire at once.
+  if (ms < 0 || ms > MAX_TIMER_MS) {
+    throw new FilterConfigError(`${path}.${key}`, `a duration from 0s to 596h31m23s, got ${JSON.stringify(v)}`);
+  }
+  return ms;
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function optionalArray(obj: Record<string, unknown>, key: string, path: string): unknown[] {
   const v = configValue(obj, key);

@@ -21,6 +21,11 @@ export interface FilterFactoryContext {
   readonly listenerName: string;
   /** Extension points that later layers give to their filters (for example the routers). */
   readonly services: ReadonlyMap<string, unknown>;
+  /**
+   * Reports a non-fatal config problem (an unknown key, a value ignored). The message
+   * should start with the JSON path; `mosnode validate` prints it, `start` logs it.
+   */
+  warn(message: string): void;
 }
 
 /**

@@ -36,10 +36,21 @@ export interface UpstreamCluster {
   chooseHost(context?: LoadBalancerContext): UpstreamHost | undefined;
   /**
    * Opens a TCP connection to one of this cluster's hosts with the cluster's connect
-   * timeout, counted on the host and cluster. Rejects with MOSN_ERR_UPSTREAM_CONNECT or
-   * MOSN_ERR_UPSTREAM_CONNECT_TIMEOUT. The socket allows half-close.
+   * timeout, counted on the host and cluster. Rejects with MOSN_ERR_UPSTREAM_CONNECT,
+   * MOSN_ERR_UPSTREAM_CONNECT_TIMEOUT, or MOSN_ERR_UPSTREAM_OVERFLOW when the cluster's
+   * `circuit_breakers.max_connections` is reached. The socket allows half-close.
    */
-  connectTcp(host: UpstreamHost, signal?: AbortSignal): Promise<Socket>;
+  connectTcp(host: UpstreamHost, options?: ConnectTcpOptions): Promise<Socket>;
+}
+
+export interface ConnectTcpOptions {
+  /** Aborts the attempt (for example when the client left); not counted as a connect failure. */
+  signal?: AbortSignal;
+  /**
+   * The connection carries one session for its whole life (an L4 proxy): it counts as one
+   * request in flight on the host, from connect to close, so LB_LEAST_REQUEST sees it.
+   */
+  session?: boolean;
 }
 
 export interface UpstreamClusters {

@@ -44,7 +44,10 @@ export function parseArgs(argv: readonly string[]): CliArgs {
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     const value = (): string => {
-      if (eq > 0) return arg.slice(eq + 1);
+      if (eq > 0) {
+        if (eq === arg.length - 1) throw usageError(`${name} needs a value`);
+        return arg.slice(eq + 1);
+      }
       const next = argv[++i];
       if (next === undefined || next === '') throw usageError(`${name} needs a value`);
       return next;

@@ -131,9 +131,14 @@ async function start(args: CliArgs): Promise<number | undefined> {
     logger.info('SIGUSR1: log file reopened');
   });
   process.on('uncaughtException', (err) => {
-    // A bug escaped every containment boundary: state may be corrupt, so stop now.
-    logger.fatal({ err }, 'uncaught exception; exiting');
-    exit(1);
+    // A bug escaped every containment boundary: state may be corrupt, so stop now. Also
+    // on stderr, in case the logger itself is what failed.
+    process.stderr.write(`mosnode: uncaught exception, exiting: ${err.stack ?? String(err)}\n`);
+    try {
+      logger.fatal({ err }, 'uncaught exception; exiting');
+    } finally {
+      exit(1);
+    }
   });
   return undefined;
 }

@@ -3,16 +3,18 @@
  * The rules of a MOSN config that span several values: exactly one server, exactly one
  * filter chain per listener, unique listener / router / cluster names, a listener address
  * shaped for its network; and the warnings that need a path (clamped host weights,
- * unknown log levels, names that refer to nothing, areas mosnode ignores for now).
+ * unknown log levels, names that refer to nothing, areas mosnode ignores for now, and the
+ * settings it accepts but does not enforce yet, listed in config/not-enforced).
  * They run on the canonical document (keys already canonical, values not yet validated),
  * so they report even when a value elsewhere fails its schema; a value of the wrong type
  * is left to the schema.
- * Depends on config/config-error and config/schema (constants only).
+ * Depends on config/config-error, config/schema (constants only) and config/not-enforced.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import type { PathSegment } from './config-error.ts';
 import { showValue } from './config-error.ts';
 import { DEFAULTS, LATER_TOP_LEVEL_KEYS, LISTEN_ADDRESS_SHAPE, LOG_LEVEL_NAMES, NETWORKS } from './schema.ts';
+import { notEnforcedWarnings } from './not-enforced.ts';
 
 /**
  * A problem or a note. Paths stay in segments so the loader can re-map values that came
@@ -83,6 +85,7 @@ export function checkDocument(doc: Json): CheckResult {
 
   const clusterNames = checkClusters(doc, issues, warnings);
   servers.forEach((server, s) => checkServer(asObject(server), ['servers', s], clusterNames, issues, warnings));
+  warnings.push(...notEnforcedWarnings(doc));
   return { issues, warnings };
 }
 

@@ -80,7 +80,11 @@ test('every MOSN example config loads', () => {
 test('mosn_config.json: three HTTP listeners, routers, clusters and admin', () => {
   const { config, warnings } = loadExample('configs__mosn_config.json');
   const [server] = config.servers;
-  assert.deepEqual(warnings, []);
+  // max_request_per_conn 1024 is the default: no warning; conn_buffer_limit_bytes 32768 is not.
+  assert.deepEqual(warnings, [
+    'cluster_manager.clusters[0].conn_buffer_limit_bytes: accepted but not enforced by mosnode yet',
+    'cluster_manager.clusters[1].conn_buffer_limit_bytes: accepted but not enforced by mosnode yet',
+  ]);
   assert.deepEqual(server.listeners.map((l) => `${l.name}=${l.address}`), [
     'appListener=127.0.0.1:2047',
     'serverListener=127.0.0.1:2046',
@@ -128,6 +132,11 @@ test('mosn_config_dev.json: connection_manager becomes a router; MOSN-ignored ke
     'metrics.flush_interval: unknown key, ignored',
     'servers[0].listeners[0].filter_chains[0].filters[1]: deprecated "connection_manager" filter: its router "grpc_router" moved to servers[0].routers[0]',
     'pprof: not supported by mosnode yet, ignored',
+    'servers[0].processor: accepted but not enforced by mosnode yet',
+    'cluster_manager.clusters[0].conn_buffer_limit_bytes: accepted but not enforced by mosnode yet',
+    'metrics.sinks: accepted but not enforced by mosnode yet',
+    'metrics.shm_zone: accepted but not enforced by mosnode yet',
+    'metrics.shm_size: accepted but not enforced by mosnode yet',
   ]);
   // The document shows the conversion too, with canonical keys.
   const docServer = (document['servers'] as any[])[0];
@@ -147,7 +156,10 @@ test('tcpproxy sample: the "Name" key names the cluster; tls_context {} is TLS o
     type: 'tcp_proxy',
     config: { cluster: 'serverCluster', routes: [{ cluster: 'serverCluster' }] },
   });
-  assert.deepEqual(warnings, ['servers[0].listeners[0].log_path: unknown key, ignored']);
+  assert.deepEqual(warnings, [
+    'servers[0].listeners[0].log_path: unknown key, ignored',
+    'cluster_manager.clusters[0].conn_buffer_limit_bytes: accepted but not enforced by mosnode yet',
+  ]);
   assert.equal(config.admin, undefined);
 });
 
@@ -185,7 +197,7 @@ test('tls sample: an enabled tls_context is kept with its files', () => {
 test('stream filter sample: stream filter config is free-form, its keys untouched', () => {
   const { config, warnings } = loadExample('examples__codes__mosn-extensions__simple_streamfilter__config.json');
   assert.deepEqual(config.servers[0].listeners[0]?.stream_filters, [{ type: 'demo', config: { User: 'admin' } }]);
-  assert.deepEqual(warnings, []);
+  assert.deepEqual(warnings, ['cluster_manager.clusters[0].conn_buffer_limit_bytes: accepted but not enforced by mosnode yet']);
 });
 
 test('sofarpc sample: header match, bolt protocol, an unregistered stream filter is kept for the runtime to skip', () => {
@@ -283,6 +295,208 @@ test('Go durations and nanosecond numbers become milliseconds', () => {
   assert.deepEqual(action?.['retry_policy'], { retry_on: true, retry_timeout: 1000, num_retries: 2, status_codes: [] });
 });
 
+/** minimal() with one HTTP router whose single route has `route` as its action. */
+function withRoute(route: Record<string, unknown>, routeExtra: Record<string, unknown> = {}): Record<string, any> {
+  const doc = minimal();
+  doc['servers'][0].routers = [
+    {
+      router_config_name: 'r',
+      virtual_hosts: [{ name: 'v', domains: ['*'], routers: [{ match: { prefix: '/' }, route: { cluster_name: 'c', ...route }, ...routeExtra }] }],
+    },
+  ];
+  return doc;
+}
+
+const ROUTE = 'servers[0].routers[0].virtual_hosts[0].routers[0]';
+
+test('durations above 2^31-1 ms (Node timers overflow) are refused, naming the path', () => {
+  const doc = withRoute({ timeout: 2_147_483_648_000_000, retry_policy: { retry_timeout: '600h' } });
+  doc['servers'][0].graceful_timeout = '596h31m24s';
+  doc['servers'][0].listeners[0].connection_idle_timeout = '1000h';
+  Object.assign(doc['cluster_manager'].clusters[0], {
+    connect_timeout: '2562047h',
+    idle_timeout: '700h',
+    health_check: { timeout: '600h', interval: '600h', interval_jitter: '600h', initial_delay_seconds: '600h' },
+  });
+  const upTo = 'expected a duration up to 596h31m23s';
+  const why = 'Node timers cannot wait longer than 2^31-1 ms';
+  assertConfigError(() => parse(doc), 'MOSN_ERR_CONFIG_INVALID', [
+    `servers[0].graceful_timeout: ${upTo}, got "596h31m24s": ${why}`,
+    `servers[0].listeners[0].connection_idle_timeout: ${upTo}, got "1000h": ${why}`,
+    `${ROUTE}.route.timeout: ${upTo}, got 2147483648000000: ${why}`,
+    `${ROUTE}.route.retry_policy.retry_timeout: ${upTo}, got "600h": ${why}`,
+    `cluster_manager.clusters[0].connect_timeout: ${upTo}, got "2562047h": ${why}`,
+    `cluster_manager.clusters[0].idle_timeout: ${upTo}, got "700h": ${why}`,
+    `cluster_manager.clusters[0].health_check.timeout: ${upTo}, got "600h": ${why}`,
+    `cluster_manager.clusters[0].health_check.interval: ${upTo}, got "600h": ${why}`,
+    `cluster_manager.clusters[0].health_check.interval_jitter: ${upTo}, got "600h": ${why}`,
+    `cluster_manager.clusters[0].health_check.initial_delay_seconds: ${upTo}, got "600h": ${why}`,
+  ]);
+  // The limit itself is fine.
+  const ok = minimal();
+  ok['servers'][0].graceful_timeout = '596h31m23.647s';
+  assert.equal(parse(ok).config.servers[0].graceful_timeout, 2 ** 31 - 1);
+});
+
+test('a zero duration is "not set" (Go\'s zero value): defaults apply, optional ones are undefined', () => {
+  const doc = withRoute({ timeout: '0s', retry_policy: { retry_on: true, retry_timeout: 0 } });
+  doc['servers'][0].graceful_timeout = 0;
+  doc['servers'][0].listeners[0].connection_idle_timeout = '0ms';
+  Object.assign(doc['cluster_manager'].clusters[0], {
+    connect_timeout: '0',
+    idle_timeout: '0s',
+    health_check: { protocol: 'http1', timeout: '0s', interval: 0, interval_jitter: '0s' },
+  });
+  const { config, warnings } = parse(doc);
+  assert.equal(config.servers[0].graceful_timeout, 30_000);
+  assert.equal(config.servers[0].listeners[0]?.connection_idle_timeout, undefined);
+  const cluster = config.cluster_manager.clusters[0];
+  assert.equal(cluster?.connect_timeout, 3000);
+  assert.equal(cluster?.idle_timeout, undefined);
+  assert.equal(cluster?.health_check?.['timeout'], 1000);
+  assert.equal(cluster?.health_check?.['interval'], 15_000);
+  assert.equal(cluster?.health_check?.['interval_jitter'], 0);
+  const action = config.servers[0].routers[0]?.virtual_hosts[0]?.routers[0]?.route;
+  assert.equal(action?.timeout, undefined);
+  assert.deepEqual(action?.['retry_policy'], { retry_on: true, num_retries: 0, status_codes: [] });
+  // No nanosecond warning for a zero, and a zero idle_timeout is not "set".
+  assert.deepEqual(warnings, [
+    `${ROUTE}.route.retry_policy: accepted but not enforced by mosnode yet`,
+    'cluster_manager.clusters[0].health_check: accepted but not enforced by mosnode yet',
+  ]);
+  assert.ok(config.cluster_manager.clusters[0]?.health_check !== undefined);
+});
+
+test('a JSON number below 1 ms is nanoseconds, as in MOSN: accepted with a warning naming the path', () => {
+  const doc = withRoute({ timeout: 999_999 });
+  doc['servers'][0].graceful_timeout = 30;
+  doc['cluster_manager'].clusters[0].connect_timeout = 1_000_000;
+  const { config, warnings } = parse(doc);
+  assert.equal(config.servers[0].graceful_timeout, 0.00003);
+  assert.equal(config.cluster_manager.clusters[0]?.connect_timeout, 1);
+  // In document order: withRoute wrote `routers` before graceful_timeout.
+  assert.deepEqual(warnings, [
+    `${ROUTE}.route.timeout: 999999 is read as 999999 ns (a JSON number is nanoseconds, as in MOSN); did you mean "999999s"?`,
+    'servers[0].graceful_timeout: 30 is read as 30 ns (a JSON number is nanoseconds, as in MOSN); did you mean "30s"?',
+  ]);
+});
+
+test('settings accepted but not enforced yet warn once each, naming the path', () => {
+  const doc = withRoute(
+    {
+      retry_policy: { retry_on: true },
+      weighted_clusters: [{ cluster: { name: 'c', weight: 100 } }],
+      regex_rewrite: { pattern: { regex: '^/a' }, substitution: '/b' },
+      hash_policy: [{ header: { key: 'x-user' } }],
+      auto_host_rewrite: true,
+      metadata_match: { filter_metadata: { 'mosn.lb': { v: '1' } } },
+    },
+    { per_filter_config: { fault: {} }, request_mirror_policies: { cluster: 'c', percent: 10 } },
+  );
+  const server = doc['servers'][0];
+  server.processor = 4;
+  Object.assign(server.listeners[0], {
+    access_logs: [{ log_path: './access.log' }],
+    per_connection_buffer_limit_bytes: 1024,
+    inspector: true,
+    use_original_dst: 'redirect',
+    reuseport: true,
+  });
+  server.routers[0].virtual_hosts[0].per_filter_config = { fault: {} };
+  server.routers[0].virtual_hosts[0].routers.push({ match: { prefix: '/r' }, redirect: { path_redirect: '/x' } });
+  Object.assign(doc['cluster_manager'].clusters[0], {
+    health_check: { protocol: 'http1' },
+    circuit_breakers: [{ max_connections: 10, max_pending_requests: 1, max_requests: 2, max_retries: 3 }],
+    max_request_per_conn: 10,
+    conn_buffer_limit_bytes: 32_768,
+    idle_timeout: '10s',
+    lb_subset_config: { fall_back_policy: 1 },
+    slow_start: { mode: 'duration' },
+  });
+  doc['metrics'] = { sinks: [{ type: 'prometheus' }], shm_zone: 'z', shm_size: '1MB' };
+  doc['plugins'] = ['mosnode-plugin-x'];
+  const { warnings } = parse(doc);
+  const vhost = 'servers[0].routers[0].virtual_hosts[0]';
+  const cluster = 'cluster_manager.clusters[0]';
+  assert.deepEqual(
+    warnings,
+    [
+      'servers[0].processor',
+      'servers[0].listeners[0].access_logs',
+      'servers[0].listeners[0].per_connection_buffer_limit_bytes',
+      'servers[0].listeners[0].inspector',
+      'servers[0].listeners[0].use_original_dst',
+      `${vhost}.per_filter_config`,
+      `${ROUTE}.per_filter_config`,
+      `${ROUTE}.request_mirror_policies`,
+      `${ROUTE}.route.retry_policy`,
+      `${ROUTE}.route.weighted_clusters`,
+      `${ROUTE}.route.regex_rewrite`,
+      `${ROUTE}.route.hash_policy`,
+      `${ROUTE}.route.auto_host_rewrite`,
+      `${ROUTE}.route.metadata_match`,
+      `${vhost}.routers[1].redirect`,
+      `${cluster}.health_check`,
+      `${cluster}.max_request_per_conn`,
+      `${cluster}.conn_buffer_limit_bytes`,
+      `${cluster}.idle_timeout`,
+      `${cluster}.lb_subset_config`,
+      `${cluster}.slow_start`,
+      `${cluster}.circuit_breakers[0].max_pending_requests`,
+      `${cluster}.circuit_breakers[0].max_requests`,
+      `${cluster}.circuit_breakers[0].max_retries`,
+      'metrics.sinks',
+      'metrics.shm_zone',
+      'metrics.shm_size',
+      'plugins',
+    ].map((path) => `${path}: accepted but not enforced by mosnode yet`),
+  );
+});
+
+test('settings left at their defaults draw no "not enforced" warning', () => {
+  const doc = withRoute({ auto_host_rewrite: false, weighted_clusters: [], hash_policy: [] }, { per_filter_config: {} });
+  const server = doc['servers'][0];
+  server.processor = 1;
+  Object.assign(server.listeners[0], {
+    access_logs: [],
+    per_connection_buffer_limit_bytes: 16_384,
+    inspector: false,
+    use_original_dst: false,
+    reuseport: true,
+  });
+  Object.assign(doc['cluster_manager'].clusters[0], {
+    circuit_breakers: [{ max_connections: 10, max_pending_requests: 0 }],
+    max_request_per_conn: 1024,
+    conn_buffer_limit_bytes: 16_384,
+    idle_timeout: '0s',
+  });
+  doc['metrics'] = { sinks: [], shm_zone: '' };
+  doc['plugins'] = [];
+  assert.deepEqual(parse(doc).warnings, []);
+  const zeros = minimal();
+  Object.assign(zeros['cluster_manager'].clusters[0], { max_request_per_conn: 0, conn_buffer_limit_bytes: 0 });
+  assert.deepEqual(parse(zeros).warnings, []);
+});
+
+test('two objects for one struct field merge, later keys winning, as Go decodes them; a null changes nothing', () => {
+  const doc = minimal();
+  Object.assign(doc['cluster_manager'].clusters[0], {
+    health_check: { protocol: 'http1', interval: '5s' },
+    Health_Check: { interval: '7s', timeout: '2s' },
+    NAME: null,
+  });
+  const { config, warnings } = parse(doc);
+  const cluster = config.cluster_manager.clusters[0];
+  assert.equal(cluster?.name, 'c');
+  assert.equal(cluster?.health_check?.['protocol'], 'http1');
+  assert.equal(cluster?.health_check?.['interval'], 7000);
+  assert.equal(cluster?.health_check?.['timeout'], 2000);
+  assert.deepEqual(warnings, [
+    'cluster_manager.clusters[0].Health_Check: same field as "health_check" (keys match case-insensitively); merged into it, later keys win, as Go does',
+    'cluster_manager.clusters[0].health_check: accepted but not enforced by mosnode yet',
+  ]);
+});
+
 test('sizes: data-size strings and byte counts', () => {
   for (const [input, bytes] of [
     ['32KB', 32_768],
@@ -335,6 +549,8 @@ test('unknown keys warn once each with their path; free-form objects and MOSN ke
     'cluster_manager.clusters[0].circuit_breakers[0].max_conections: unknown key, ignored',
     'Bogus_Top: unknown key, ignored',
     'tracing: not supported by mosnode yet, ignored',
+    'servers[0].routers[0].virtual_hosts[0].per_filter_config: accepted but not enforced by mosnode yet',
+    'cluster_manager.clusters[0].slow_start: accepted but not enforced by mosnode yet',
   ]);
   assert.deepEqual(config.cluster_manager.clusters[0]?.hosts[0]?.metadata, { version: 'v1' });
   assert.deepEqual(config.cluster_manager.clusters[0]?.circuit_breakers, [

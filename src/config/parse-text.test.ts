@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { findJsonSyntaxError, lineColumn, parseConfigValue } from './parse-text.ts';
+import { MAX_NESTING_DEPTH, findJsonSyntaxError, lineColumn, parseConfigValue } from './parse-text.ts';
 import { ConfigError } from './config-error.ts';
 
 test('findJsonSyntaxError agrees with JSON.parse on valid and broken texts', () => {
@@ -49,4 +49,42 @@ test('format choice: extension, explicit format, JSON-looking text, YAML fallbac
   assert.throws(() => parseConfigValue('a: 1', { file: '/x/c.json' }), ConfigError);
   assert.throws(() => parseConfigValue('{"a": tru}'), /invalid JSON at line 1, column 7/);
   assert.throws(() => parseConfigValue('a: [', { file: '/x/c.conf' }), /c\.conf: invalid YAML/);
+});
+
+/** The ConfigError `fn` throws (fails the test if it throws anything else). */
+function parseError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('deeply nested JSON, broken or valid, is a parse error with a position, not a stack overflow', () => {
+  const broken = parseError(() => parseConfigValue('['.repeat(100_000), { file: '/x/c.json' }));
+  assert.equal(broken.code, 'MOSN_ERR_CONFIG_PARSE');
+  assert.equal(broken.message, '/x/c.json: invalid JSON: nesting too deep at line 1, column 1001 (more than 1000 levels of objects and arrays)');
+  assert.deepEqual([broken.issues[0]?.line, broken.issues[0]?.column], [1, 1001]);
+  const valid = parseError(() => parseConfigValue('\n{"a": ' + '{"b": ['.repeat(600) + ']}'.repeat(600) + '}'));
+  assert.match(valid.message, /^invalid JSON: nesting too deep at line 2, column 3506 /);
+  assert.equal(findJsonSyntaxError('['.repeat(100_000))?.message, 'nesting too deep (more than 1000 levels of objects and arrays)');
+  // Up to the limit is fine, and brackets inside strings do not count.
+  const deepest = '['.repeat(MAX_NESTING_DEPTH) + ']'.repeat(MAX_NESTING_DEPTH);
+  assert.equal(findJsonSyntaxError(deepest), undefined);
+  assert.deepEqual(parseConfigValue(JSON.stringify({ a: '['.repeat(5000) })), { a: '['.repeat(5000) });
+  assert.ok(Array.isArray(parseConfigValue(deepest)));
+});
+
+test('deeply nested YAML is a parse error too', () => {
+  const flow = parseError(() => parseConfigValue('a: ' + '['.repeat(100_000), { format: 'yaml' }));
+  assert.equal(flow.code, 'MOSN_ERR_CONFIG_PARSE');
+  assert.equal(flow.issues.length, 1);
+  assert.match(flow.message, /^invalid YAML: nesting too deep at line 1, column \d+ \(the YAML parser ran out of stack\)$/);
+  const block = parseError(() => parseConfigValue('a:\n' + '- '.repeat(5000) + '1', { format: 'yaml' }));
+  assert.match(block.message, /^invalid YAML: nesting too deep at line 2, column \d+/);
+  const cycle = parseError(() => parseConfigValue('a: &a [ *a ]', { format: 'yaml' }));
+  assert.match(cycle.message, /^invalid YAML: nesting too deep \(more than 1000 levels of objects and arrays, or an alias inside itself\)$/);
+  assert.deepEqual(parseConfigValue('a: &a [1]\nb: [*a, *a]', { format: 'yaml' }), { a: [1], b: [[1], [1]] });
 });

@@ -6,12 +6,24 @@
  * off turned into undefined. Every message says what was expected and what was found.
  * Rules that span several values (one server, one filter chain, unique names, address
  * shape by network) live in config/checks, which always runs, even when a value here fails.
+ *
+ * Durations, one rule for every duration field (built with `durationOr` or
+ * `optionalDuration`, never by hand):
+ *   - a Go duration string ("30s", "1m30s", "300us") or a JSON number of NANOSECONDS, as a
+ *     Go time.Duration decodes it (MOSN's rule); a number below 1 ms (30 is 30 ns) is
+ *     accepted with a warning naming the path, as it is almost surely a mistake for "30s";
+ *   - zero ("0s", "0", 0) is Go's zero value, which MOSN reads as "not set": a field with
+ *     a default takes the default (graceful_timeout, connect_timeout, health-check timeout
+ *     and interval), an optional one becomes undefined (route timeout, retry_timeout,
+ *     cluster idle_timeout, listener connection_idle_timeout, cookie ttl);
+ *   - negative durations are refused, and so is anything above MAX_TIMER_MS (2^31-1 ms,
+ *     "596h31m23s"): a longer Node timer fires after 1 ms instead of never.
  * Depends on zod, core/units and config/keys.
  */
 import { z } from 'zod';
-import { parseDuration, parseSize } from '../core/units.ts';
+import { MAX_TIMER_MS, formatDuration, parseDuration, parseSize } from '../core/units.ts';
 import { showValue } from './config-error.ts';
-import { withMosnKeys } from './keys.ts';
+import { withMosnKeys, withValueWarning } from './keys.ts';
 import type {
   AccessLogConfig,
   AdminConfig,
@@ -154,19 +166,51 @@ const freeObject = () => z.record(z.string(), z.unknown(), { error: expected('an
 const list = <T extends z.ZodType>(item: T, what = 'an array') => z.array(item, { error: expected(what) }).default([]);
 const texts = () => list(text(), 'an array of strings');
 
-/** A Go duration ("30s", "1m30s") or a number of nanoseconds, as milliseconds (>= 0). */
-export const duration = () =>
-  parsed('a duration such as "30s", "500ms" or "1m30s"', (value) => {
-    if (typeof value !== 'string' && typeof value !== 'number') throw new Error('');
+const DURATION_SHAPE = 'a duration such as "30s", "500ms" or "1m30s"';
+/** The longest duration accepted, as messages spell it (whole seconds: "596h31m23s"). */
+export const MAX_DURATION_TEXT = formatDuration(Math.floor(MAX_TIMER_MS / 1000) * 1000);
+
+/** A JSON number is nanoseconds (MOSN's rule): below 1 ms it is almost surely a mistake for seconds. */
+function nanosecondsWarning(value: unknown): string | undefined {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0 || value >= 1e6) return undefined;
+  return `${value} is read as ${value} ns (a JSON number is nanoseconds, as in MOSN); did you mean "${value}s"?`;
+}
+
+/**
+ * A duration field in ms, following the rule in this module's comment; `zero` is what an
+ * absent or zero duration becomes (the field's default, or undefined for "not set").
+ */
+function durationField<Zero extends number | undefined>(zero: Zero) {
+  // `.optional()` on the input lets an absent key through to the transform, which fills `zero`.
+  const schema = z.unknown().optional().transform((value, ctx): number | Zero => {
+    if (value === undefined) return zero;
+    const refuse = (message: string): never => {
+      ctx.issues.push({ code: 'custom', message, input: value });
+      return z.NEVER;
+    };
+    if (typeof value !== 'string' && typeof value !== 'number') return refuse(`expected ${DURATION_SHAPE}, got ${showValue(value)}`);
     let ms: number;
     try {
       ms = parseDuration(value);
     } catch (err) {
-      throw new Error(reason(err));
+      return refuse(`expected ${DURATION_SHAPE}, got ${showValue(value)}: ${reason(err)}`);
     }
-    if (ms < 0) throw new Error('must not be negative');
-    return ms;
+    if (ms < 0) return refuse(`expected ${DURATION_SHAPE}, got ${showValue(value)}: must not be negative`);
+    if (ms > MAX_TIMER_MS) {
+      return refuse(
+        `expected a duration up to ${MAX_DURATION_TEXT}, got ${showValue(value)}: Node timers cannot wait longer than 2^31-1 ms`,
+      );
+    }
+    return ms === 0 ? zero : ms;
   });
+  return withValueWarning(schema, nanosecondsWarning);
+}
+
+/** A duration in ms whose absence or zero means `fallbackMs`. */
+export const durationOr = (fallbackMs: number) => durationField(fallbackMs);
+
+/** A duration in ms whose absence or zero means "not set" (undefined). */
+export const optionalDuration = () => durationField(undefined);
 
 /** A data size ("10MB", "32K") or a number of bytes, as bytes. */
 export const size = () =>
@@ -300,7 +344,7 @@ export const listenerSchema = withMosnKeys(
         .array(filterChainSchema, { error: expected('an array with exactly one filter chain') })
         .min(1, { error: "expected exactly one filter chain (MOSN's rule), got none" }),
       stream_filters: list(filterSchema, 'an array of filters'),
-      connection_idle_timeout: duration().optional(),
+      connection_idle_timeout: optionalDuration(),
       per_connection_buffer_limit_bytes: uint().default(DEFAULTS.bufferLimitBytes),
     },
     { error: expected('a listener object') },
@@ -396,7 +440,10 @@ const weightedClusterSchema = z.object(
 const hashPolicySchema = z.object(
   {
     header: z.object({ key: text('a header name') }).optional(),
-    cookie: z.object({ name: text(), path: optionalText(), ttl: duration().optional() }).optional(),
+    cookie: z
+      .object({ name: text(), path: optionalText(), ttl: optionalDuration() })
+      .transform((c) => definedEntries(c))
+      .optional(),
     source_ip: z.object({}).optional(),
   },
   { error: expected('one of {"header"}, {"cookie"}, {"source_ip"}') },
@@ -405,12 +452,12 @@ const hashPolicySchema = z.object(
 const retryPolicySchema = z.object(
   {
     retry_on: flag(),
-    retry_timeout: duration().optional(),
+    retry_timeout: optionalDuration(),
     num_retries: uint().default(0),
     status_codes: list(uint('an HTTP status code'), 'an array of status codes'),
   },
   { error: expected('a retry policy object') },
-);
+).transform((r) => definedEntries(r));
 
 const regexRewriteSchema = z.object(
   {
@@ -433,7 +480,7 @@ const routeActionSchema = z
       weighted_clusters: z.array(weightedClusterSchema, { error: expected('an array') }).optional(),
       hash_policy: z.array(hashPolicySchema, { error: expected('an array') }).optional(),
       metadata_match: metadata().optional(),
-      timeout: duration().optional(),
+      timeout: optionalDuration(),
       retry_policy: retryPolicySchema.optional(),
       prefix_rewrite: optionalText(),
       regex_rewrite: regexRewriteSchema.optional(),
@@ -587,7 +634,7 @@ export const serverSchema = withMosnKeys(
     {
       default_log_path: text('"stdout", "stderr" or a file path').default('stdout'),
       default_log_level: logLevelSchema.default('INFO'),
-      graceful_timeout: duration().default(DEFAULTS.gracefulTimeoutMs),
+      graceful_timeout: durationOr(DEFAULTS.gracefulTimeoutMs),
       processor: processorSchema.default(1),
       listeners: list(listenerSchema, 'an array of listeners'),
       routers: list(routerSchema, 'an array of router configs'),
@@ -657,10 +704,10 @@ const healthCheckSchema = z
   .object(
     {
       protocol: optionalText('a protocol name'),
-      timeout: duration().default(DEFAULTS.healthCheckTimeoutMs),
-      interval: duration().default(DEFAULTS.healthCheckIntervalMs),
-      interval_jitter: duration().default(0),
-      initial_delay_seconds: duration().default(0),
+      timeout: durationOr(DEFAULTS.healthCheckTimeoutMs),
+      interval: durationOr(DEFAULTS.healthCheckIntervalMs),
+      interval_jitter: durationOr(0),
+      initial_delay_seconds: durationOr(0),
       healthy_threshold: uint().default(1),
       unhealthy_threshold: uint().default(1),
       service_name: optionalText(),
@@ -687,8 +734,8 @@ export const clusterSchema = withMosnKeys(
       ).prefault({}),
       max_request_per_conn: uint().default(0),
       conn_buffer_limit_bytes: uint().default(0),
-      connect_timeout: duration().default(DEFAULTS.connectTimeoutMs),
-      idle_timeout: duration().optional(),
+      connect_timeout: durationOr(DEFAULTS.connectTimeoutMs),
+      idle_timeout: optionalDuration(),
       circuit_breakers: list(circuitBreakerSchema, 'an array of circuit breakers'),
       health_check: healthCheckSchema.optional(),
       tls_context: tlsContextSchema.optional(),

@@ -20,6 +20,8 @@ export const ErrorCodes = {
   MOSN_ERR_UPSTREAM_NO_HOST: 'the cluster has no host to choose',
   MOSN_ERR_UPSTREAM_CONNECT: 'connecting to an upstream host failed',
   MOSN_ERR_UPSTREAM_CONNECT_TIMEOUT: 'connecting to an upstream host timed out',
+  MOSN_ERR_UPSTREAM_OVERFLOW: "the cluster's circuit breaker (max_connections) is open",
+  MOSN_ERR_LOG_FILE: 'the log file could not be opened',
   MOSN_ERR_CLUSTER_UNKNOWN: 'no cluster has that name',
   MOSN_ERR_PID_FILE: 'the pid file could not be read or written',
   MOSN_ERR_PROCESS_NOT_RUNNING: 'no running process was found for that pid file',

@@ -5,7 +5,8 @@
  * written asynchronously so logging never blocks the event loop on disk.
  */
 import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { MosnError } from './errors.ts';
 import { dirname } from 'node:path';
 
 export type Logger = PinoLogger;
@@ -62,7 +63,14 @@ export function createLogger(options: LoggerOptions = {}): LoggerHandle {
   } else if (path === 'stderr') {
     destination = pino.destination({ dest: 2, sync: false });
   } else {
-    mkdirSync(dirname(path), { recursive: true });
+    // Open once synchronously so a bad path is a clear startup error, not a crash later
+    // inside the asynchronous writer.
+    try {
+      mkdirSync(dirname(path), { recursive: true });
+      closeSync(openSync(path, 'a'));
+    } catch (err) {
+      throw new MosnError('MOSN_ERR_LOG_FILE', `cannot open log file ${path}: ${(err as Error).message}`, { cause: err });
+    }
     destination = pino.destination({ dest: path, sync: false, mkdir: true });
   }
   const logger = pino(

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDuration, formatSize, parseDuration, parseSize } from './units.ts';
+import { MAX_TIMER_MS, formatDuration, formatSize, parseDuration, parseSize } from './units.ts';
 
 test('parseDuration reads Go duration strings into milliseconds', () => {
   const cases: Array<[string, number]> = [
@@ -82,6 +82,13 @@ test('formatDuration writes what Go Duration.String() writes', () => {
     assert.equal(parseDuration(text), ms, text);
   }
   assert.throws(() => formatDuration(Number.POSITIVE_INFINITY), /cannot format/);
+});
+
+test('MAX_TIMER_MS is the longest delay a Node timer honours (2^31-1 ms)', () => {
+  // One millisecond more and setTimeout fires after 1 ms, with a TimeoutOverflowWarning.
+  assert.equal(MAX_TIMER_MS, 2_147_483_647);
+  assert.equal(formatDuration(MAX_TIMER_MS), '596h31m23.647s');
+  assert.equal(parseDuration('596h31m23.647s'), MAX_TIMER_MS);
 });
 
 test('parseSize reads datasize strings with binary units', () => {

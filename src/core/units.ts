@@ -5,11 +5,19 @@
  * a bare number is nanoseconds, as a Go `time.Duration` decoded from JSON. Sizes follow
  * the c2h5oh/datasize package MOSN uses ("10MB", "10 mb", "32K", "512"): binary units,
  * 1 KB = 1024 B, no fractions. Parsers throw a plain `Error` naming the bad input; the
- * config schema turns it into an issue with a JSON path.
+ * config schema turns it into an issue with a JSON path. `MAX_TIMER_MS` is the longest
+ * delay a Node timer honours: the config refuses longer durations.
  * This module depends on nothing.
  */
 
 const NS_PER_MS = 1e6;
+
+/**
+ * The longest delay, in ms, that Node's timers honour: 2^31-1 ms, about 24.8 days
+ * (formatDuration gives "596h31m23.647s"). A longer `setTimeout` fires after 1 ms, with
+ * only a TimeoutOverflowWarning, so a longer duration in a config is an error.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Nanoseconds per Go duration unit (Go accepts both micro signs, U+00B5 and U+03BC). */
 const DURATION_UNITS_NS: Readonly<Record<string, number>> = {

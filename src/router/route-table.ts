@@ -29,9 +29,19 @@ export interface RouteMatch {
   route: RouteConfig;
 }
 
+/**
+ * Compiles a MOSN (Go RE2) route regex, anchored. Go's leading `(?i)` flag becomes JS's
+ * `i`. JS regexes backtrack where RE2 does not: patterns come from the operator's config,
+ * not from clients, but a pathological one can still be slow on a long path.
+ */
 function anchored(pattern: string, where: string): RegExp {
+  let flags = '';
+  if (pattern.startsWith('(?i)')) {
+    flags = 'i';
+    pattern = pattern.slice(4);
+  }
   try {
-    return new RegExp(`^(?:${pattern})$`);
+    return new RegExp(`^(?:${pattern})$`, flags);
   } catch (err) {
     throw new Error(`${where}: expected a valid regular expression, got ${JSON.stringify(pattern)} (${(err as Error).message})`);
   }
@@ -59,7 +69,11 @@ export class RouteTable {
           if (this.#default !== undefined) throw new Error(`${vhPath}.domains: expected one "*" virtual host per router, found another`);
           this.#default = compiled;
         } else if (d.startsWith('*')) {
-          this.#wildcards.push({ suffix: d.slice(1), host: compiled });
+          const suffix = d.slice(1);
+          if (this.#wildcards.some((w) => w.suffix === suffix)) {
+            throw new Error(`${vhPath}.domains: expected unique domains, "${domain}" is listed twice`);
+          }
+          this.#wildcards.push({ suffix, host: compiled });
         } else {
           if (this.#exact.has(d)) throw new Error(`${vhPath}.domains: expected unique domains, "${domain}" is listed twice`);
           this.#exact.set(d, compiled);

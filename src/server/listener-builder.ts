@@ -59,6 +59,7 @@ export function buildListenerHandlers(listener: ListenerConfig, index: number, c
     clusters: ctx.clusters,
     listenerName: listener.name,
     services: ctx.services,
+    warn: ctx.warn,
   });
 
   const listenerFilters: Prepared<ListenerFilterFactory>[] = listener.listener_filters.map((entry, i) => {

@@ -135,6 +135,8 @@ export class MosnServer {
         this.logger.info({ address: this.#admin.address() }, 'admin API started');
       }
     } catch (err) {
+      // Listeners may have accepted connections before a later bind failed.
+      for (const listener of this.#listeners) listener.closeAllConnections();
       await this.#closeEverything();
       this.#stage = Stage.Stopped;
       throw err;

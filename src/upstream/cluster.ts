@@ -8,7 +8,7 @@
 import type { Socket } from 'node:net';
 import { MosnError, isMosnError } from '../core/errors.ts';
 import type { ClusterConfig, ClusterType, HostConfig, LbType, TlsContextConfig } from '../config/types.ts';
-import type { LoadBalancerContext, UpstreamCluster, UpstreamHost } from '../api/upstream.ts';
+import type { ConnectTcpOptions, LoadBalancerContext, UpstreamCluster, UpstreamHost } from '../api/upstream.ts';
 import { Host } from './host.ts';
 import { HostSet } from './host-set.ts';
 import { createLoadBalancer } from './balancers/balancer-factory.ts';
@@ -142,13 +142,22 @@ export class Cluster implements UpstreamCluster {
    * Opens a TCP connection to `host` (one of this cluster's hosts) with the cluster's
    * connect timeout, counted on the host and on the cluster until the socket closes.
    * Rejects like connectTcp; MOSN_ERR_UPSTREAM_CONNECT when `host` is not a host of a
-   * mosnode cluster. Circuit breakers are the caller's to check (`circuitBreakers`).
+   * mosnode cluster; MOSN_ERR_UPSTREAM_OVERFLOW when `circuit_breakers.max_connections`
+   * connections are already open or opening. An aborted attempt is not a connect failure.
    */
-  async connectTcp(host: UpstreamHost, signal?: AbortSignal): Promise<Socket> {
+  async connectTcp(host: UpstreamHost, options: ConnectTcpOptions = {}): Promise<Socket> {
     if (!(host instanceof Host)) {
       throw new MosnError('MOSN_ERR_UPSTREAM_CONNECT', `cluster "${this.name}": ${host.address} is not a host of a cluster`);
     }
+    if (this.#activeConnections >= this.circuitBreakers.maxConnections) {
+      throw new MosnError(
+        'MOSN_ERR_UPSTREAM_OVERFLOW',
+        `cluster "${this.name}" has ${this.#activeConnections} connections, its circuit_breakers.max_connections`,
+      );
+    }
+    const { signal, session = false } = options;
     this.#activeConnections++;
+    if (session) host.onRequestStart();
     const clusterMetrics = this.#metrics;
     const hostMetrics = this.#metricsOf(host);
     clusterMetrics?.connectionTotal.inc();
@@ -161,14 +170,18 @@ export class Cluster implements UpstreamCluster {
     } catch (err) {
       // connectTcp settles a failure only after the socket closed.
       this.#activeConnections--;
+      if (session) host.onRequestEnd();
       clusterMetrics?.connectionActive.dec();
-      clusterMetrics?.connectionConFail.inc();
       hostMetrics?.connectionActive.dec();
-      hostMetrics?.connectionConFail.inc();
+      if (signal === undefined || err !== signal.reason) {
+        clusterMetrics?.connectionConFail.inc();
+        hostMetrics?.connectionConFail.inc();
+      }
       throw err;
     }
     socket.once('close', () => {
       this.#activeConnections--;
+      if (session) host.onRequestEnd();
       if (clusterMetrics !== undefined) {
         clusterMetrics.connectionActive.dec();
         clusterMetrics.connectionClose.inc();

@@ -19,6 +19,13 @@ import { countResponseStatus } from '../../../metrics/metric-bundles.ts';
 /** Per-route upstream timeout when the route sets none (MOSN's per-route default). */
 const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
 
+/**
+ * A request's headers must arrive within this long of the connection opening or of the
+ * previous response ending. node:http enforces its own headersTimeout only on servers
+ * that listen() themselves; ours is fed detached sockets, so we keep the deadline here.
+ */
+const HEADERS_TIMEOUT_MS = 60_000;
+
 /** Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
@@ -26,13 +33,16 @@ interface SocketState {
   /** Responses not yet finished on this socket (more than one when pipelined). */
   responses: Set<ServerResponse>;
   draining: boolean;
+  /** Closes the socket if the next request's headers do not arrive in time. */
+  headersTimer: NodeJS.Timeout | undefined;
 }
 
 export interface Http1ProxyOptions {
   routes: RouteTable;
   clusters: UpstreamClusters;
   logger: Logger;
-  metrics: DownstreamMetrics | undefined;
+  /** Every bundle counts each request: the listener's and the proxy's (MOSN counts both). */
+  metrics: readonly DownstreamMetrics[];
 }
 
 export class Http1Proxy {
@@ -55,9 +65,21 @@ export class Http1Proxy {
 
   /** Takes over a downstream socket. */
   accept(socket: Socket): void {
-    this.#sockets.set(socket, { responses: new Set(), draining: false });
+    const state: SocketState = { responses: new Set(), draining: false, headersTimer: undefined };
+    this.#sockets.set(socket, state);
+    this.#armHeadersTimer(socket, state);
+    socket.once('close', () => clearTimeout(state.headersTimer));
     this.#server.emit('connection', socket);
     socket.resume();
+  }
+
+  #armHeadersTimer(socket: Socket, state: SocketState): void {
+    clearTimeout(state.headersTimer);
+    state.headersTimer = setTimeout(() => {
+      this.#options.logger.debug({ remote: socket.remoteAddress }, 'http1: request headers timed out; connection closed');
+      socket.destroy();
+    }, HEADERS_TIMEOUT_MS);
+    state.headersTimer.unref();
   }
 
   /** Drains one socket: close now if idle, else after the response in flight (Connection: close). */
@@ -77,22 +99,30 @@ export class Http1Proxy {
     const socket = req.socket;
     let state = this.#sockets.get(socket);
     if (state === undefined) {
-      state = { responses: new Set(), draining: false };
+      state = { responses: new Set(), draining: false, headersTimer: undefined };
       this.#sockets.set(socket, state);
     }
     const socketState = state;
+    clearTimeout(socketState.headersTimer);
     socketState.responses.add(res);
     const metrics = this.#options.metrics;
-    metrics?.requestTotal.inc();
-    metrics?.requestActive.inc();
+    for (const m of metrics) {
+      m.requestTotal.inc();
+      m.requestActive.inc();
+    }
     const started = Date.now();
     res.on('close', () => {
       socketState.responses.delete(res);
-      metrics?.requestActive.dec();
-      metrics?.requestTimeTotal.inc(Date.now() - started);
-      if (metrics !== undefined) countResponseStatus(metrics, res.statusCode);
-      if (!res.writableFinished) metrics?.requestReset.inc();
+      const finished = res.writableFinished;
+      for (const m of metrics) {
+        m.requestActive.dec();
+        m.requestTimeTotal.inc(Date.now() - started);
+        // A response that never started has no status to count: it was reset.
+        if (res.headersSent) countResponseStatus(m, res.statusCode);
+        if (!finished) m.requestReset.inc();
+      }
       if (socketState.draining && socketState.responses.size === 0) socket.end();
+      else if (finished && socketState.responses.size === 0 && !socket.destroyed) this.#armHeadersTimer(socket, socketState);
     });
     if (socketState.draining) res.shouldKeepAlive = false;
 
@@ -201,6 +231,7 @@ export class Http1Proxy {
 
   #localReply(req: IncomingMessage, res: ServerResponse, status: number, reason: string): void {
     this.#options.logger.debug({ status, reason, path: req.url }, 'http1: local reply');
+    if (status >= 500) for (const m of this.#options.metrics) m.requestFailed.inc();
     const body = `${reason}\n`;
     res.statusCode = status;
     res.setHeader('content-type', 'text/plain');

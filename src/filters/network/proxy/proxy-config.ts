@@ -5,7 +5,7 @@
  * other protocols are rejected with a clear reason rather than misread.
  */
 import { FilterConfigError } from '../../../api/filter-factory.ts';
-import { configObject, optionalString } from '../../../api/config-helpers.ts';
+import { configObject, optionalString, unknownKeys } from '../../../api/config-helpers.ts';
 
 export interface ProxyConfig {
   downstreamProtocol: 'Http1';
@@ -24,8 +24,21 @@ function protocol(value: string | undefined, path: string, fallback: string): 'H
   throw new FilterConfigError(path, `"Http1" (protocol "${v}" is not supported yet)`);
 }
 
-export function parseProxyConfig(raw: unknown, path: string, routerExists: (name: string) => boolean): ProxyConfig {
+const KNOWN_KEYS = ['downstream_protocol', 'upstream_protocol', 'router_config_name'] as const;
+/** MOSN keys this slice accepts but does not act on yet. */
+const NOT_YET = ['fallback_for_unknown_protocol', 'extend_config', 'name', 'router_handler_name', 'concurrency_num'] as const;
+
+export function parseProxyConfig(
+  raw: unknown,
+  path: string,
+  routerExists: (name: string) => boolean,
+  warn: (message: string) => void = () => {},
+): ProxyConfig {
   const obj = configObject(raw, path);
+  const notYet = new Set<string>(NOT_YET);
+  for (const key of unknownKeys(obj, KNOWN_KEYS)) {
+    warn(notYet.has(key.toLowerCase()) ? `${path}.${key}: not supported yet, ignored` : `${path}.${key}: unknown key, ignored`);
+  }
   const downstreamProtocol = protocol(optionalString(obj, 'downstream_protocol', path), `${path}.downstream_protocol`, 'Http1');
   const upstreamProtocol = protocol(optionalString(obj, 'upstream_protocol', path), `${path}.upstream_protocol`, downstreamProtocol);
   const routerConfigName = optionalString(obj, 'router_config_name', path);

@@ -1,44 +1,61 @@
 /**
  * @module filters/network/proxy/proxy-factory
  * The `proxy` network filter factory (MOSN's name and config): validates the config and
- * its router once, keeps one HTTP/1.1 proxy per filter entry, and hands each new
- * connection's socket to it.
+ * compiles its router once at load time; the HTTP/1.1 proxy for a filter entry is built
+ * on its first connection and shared by every later one.
  */
 import { defineNetworkFilter } from '../../../api/filter-factory.ts';
+import { MosnError } from '../../../core/errors.ts';
 import type { RouterConfig } from '../../../config/types.ts';
-import { FilterConfigError } from '../../../api/filter-factory.ts';
 import { RouteTable } from '../../../router/route-table.ts';
 import type { MetricsRegistry } from '../../../metrics/metrics-registry.ts';
-import { downstreamProxyMetrics } from '../../../metrics/metric-bundles.ts';
-import { parseProxyConfig } from './proxy-config.ts';
-import { Http1Proxy } from './http1-proxy.ts';
+import { downstreamListenerMetrics, downstreamProxyMetrics } from '../../../metrics/metric-bundles.ts';
+import { parseProxyConfig, type ProxyConfig } from './proxy-config.ts';
+import { Http1Proxy, type Http1ProxyOptions } from './http1-proxy.ts';
 
-export const proxyFactory = defineNetworkFilter<Http1Proxy>({
+interface ParsedProxy {
+  config: ProxyConfig;
+  options: Http1ProxyOptions;
+}
+
+const proxies = new WeakMap<ParsedProxy, Http1Proxy>();
+
+export const proxyFactory = defineNetworkFilter<ParsedProxy>({
   type: 'proxy',
   parseConfig(raw, context) {
     const routers = (context.services.get('routers') as RouterConfig[] | undefined) ?? [];
-    const config = parseProxyConfig(raw, context.path, (name) => routers.some((r) => r.router_config_name === name));
+    const config = parseProxyConfig(raw, context.path, (name) => routers.some((r) => r.router_config_name === name), context.warn);
     const index = routers.findIndex((r) => r.router_config_name === config.routerConfigName);
     let routes: RouteTable;
     try {
       routes = new RouteTable(routers[index]!, `servers[0].routers[${index}]`);
     } catch (err) {
-      throw new FilterConfigError(`${context.path}.router_config_name`, `a valid router: ${(err as Error).message}`);
+      // The router's own message already names its JSON path.
+      throw new MosnError('MOSN_ERR_CONFIG_INVALID', (err as Error).message, { cause: err });
     }
     const registry = context.services.get('metrics') as MetricsRegistry | undefined;
-    return new Http1Proxy({
-      routes,
-      clusters: context.clusters,
-      logger: context.logger,
-      metrics: registry && downstreamProxyMetrics(registry),
-    });
+    return {
+      config,
+      options: {
+        routes,
+        clusters: context.clusters,
+        logger: context.logger,
+        metrics: registry === undefined ? [] : [downstreamListenerMetrics(registry, context.listenerName), downstreamProxyMetrics(registry)],
+      },
+    };
   },
-  createFilters(proxy, chain, connection) {
+  createFilters(parsed, chain, connection) {
+    let proxy = proxies.get(parsed);
+    if (proxy === undefined) {
+      proxy = new Http1Proxy(parsed.options);
+      proxies.set(parsed, proxy);
+    }
+    const http = proxy;
     chain.addReadFilter({
       onNewConnection() {
         const socket = connection.detachSocket();
-        connection.onDrain(() => proxy.drain(socket));
-        proxy.accept(socket);
+        connection.onDrain(() => http.drain(socket));
+        http.accept(socket);
         return 'Stop';
       },
       onData() {

@@ -11,6 +11,7 @@ import {
   optionalDurationMs,
   optionalInteger,
   optionalString,
+  unknownKeys,
 } from '../../../api/config-helpers.ts';
 import { CidrSet, PortRanges } from '../../../network/address.ts';
 
@@ -55,12 +56,22 @@ function parsePorts(spec: string | undefined, path: string): PortRanges {
   }
 }
 
-export function parseTcpProxyConfig(raw: unknown, path: string, clusterExists: (name: string) => boolean): TcpProxyConfig {
+const CONFIG_KEYS = ['cluster', 'routes', 'idle_timeout', 'max_connect_attempts', 'stat_prefix'] as const;
+const ROUTE_KEYS = ['cluster', 'source_addrs', 'destination_addrs', 'source_port', 'destination_port'] as const;
+
+export function parseTcpProxyConfig(
+  raw: unknown,
+  path: string,
+  clusterExists: (name: string) => boolean,
+  warn: (message: string) => void = () => {},
+): TcpProxyConfig {
   const obj = configObject(raw, path);
+  for (const key of unknownKeys(obj, CONFIG_KEYS)) warn(`${path}.${key}: unknown key, ignored`);
   const cluster = optionalString(obj, 'cluster', path) || undefined;
   const routes = optionalArray(obj, 'routes', path).map((item, i): TcpProxyRoute => {
     const p = `${path}.routes[${i}]`;
     const r = configObject(item, p);
+    for (const key of unknownKeys(r, ROUTE_KEYS)) warn(`${p}.${key}: unknown key, ignored`);
     const routeCluster = optionalString(r, 'cluster', p);
     if (!routeCluster) throw new FilterConfigError(`${p}.cluster`, 'a cluster name');
     return {

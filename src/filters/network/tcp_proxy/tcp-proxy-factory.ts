@@ -4,15 +4,25 @@
  * once (clusters must exist) and installs a TcpProxyFilter on every connection.
  */
 import { defineNetworkFilter } from '../../../api/filter-factory.ts';
+import type { MetricsRegistry } from '../../../metrics/metrics-registry.ts';
+import { downstreamListenerMetrics, type DownstreamMetrics } from '../../../metrics/metric-bundles.ts';
 import { parseTcpProxyConfig, type TcpProxyConfig } from './tcp-proxy-config.ts';
 import { TcpProxyFilter } from './tcp-proxy-filter.ts';
 
-export const tcpProxyFactory = defineNetworkFilter<TcpProxyConfig>({
+interface ParsedTcpProxy {
+  config: TcpProxyConfig;
+  /** The listener's downstream metrics: each proxied session counts as one request. */
+  metrics: DownstreamMetrics | undefined;
+}
+
+export const tcpProxyFactory = defineNetworkFilter<ParsedTcpProxy>({
   type: 'tcp_proxy',
   parseConfig(raw, context) {
-    return parseTcpProxyConfig(raw, context.path, (name) => context.clusters.getCluster(name) !== undefined);
+    const config = parseTcpProxyConfig(raw, context.path, (name) => context.clusters.getCluster(name) !== undefined, context.warn);
+    const registry = context.services.get('metrics') as MetricsRegistry | undefined;
+    return { config, metrics: registry && downstreamListenerMetrics(registry, context.listenerName) };
   },
-  createFilters(config, chain, _connection, context) {
-    chain.addReadFilter(new TcpProxyFilter(config, context.clusters, context.logger));
+  createFilters({ config, metrics }, chain, _connection, context) {
+    chain.addReadFilter(new TcpProxyFilter(config, context.clusters, context.logger, metrics));
   },
 });

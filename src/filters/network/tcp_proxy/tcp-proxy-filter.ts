@@ -9,21 +9,18 @@ import type { Socket } from 'node:net';
 import type { Connection, FilterStatus, ReadFilter, ReadFilterCallbacks } from '../../../api/network-filter.ts';
 import type { UpstreamCluster, UpstreamClusters, UpstreamHost } from '../../../api/upstream.ts';
 import type { Logger } from '../../../core/logger.ts';
-import { describeError } from '../../../core/errors.ts';
+import { describeError, isMosnError } from '../../../core/errors.ts';
+import type { DownstreamMetrics } from '../../../metrics/metric-bundles.ts';
 import { selectCluster, type TcpProxyConfig } from './tcp-proxy-config.ts';
 
-/** Why a proxied session ended without an upstream, for logs and counters. */
-export type TcpProxyFailure = 'NoRouteFound' | 'NoHealthyUpstream' | 'UpstreamConnectionFailure';
-
-export interface TcpProxyHooks {
-  onFailure?(failure: TcpProxyFailure, cluster: string | undefined): void;
-}
+/** Why a session ended without an upstream (MOSN's response flags), for logs and counters. */
+export type TcpProxyFailure = 'NoRouteFound' | 'NoHealthyUpstream' | 'UpstreamConnectionFailure' | 'UpstreamOverflow';
 
 export class TcpProxyFilter implements ReadFilter {
   readonly #config: TcpProxyConfig;
   readonly #clusters: UpstreamClusters;
   readonly #logger: Logger;
-  readonly #hooks: TcpProxyHooks;
+  readonly #metrics: DownstreamMetrics | undefined;
   #connection!: Connection;
   #upstream: Socket | undefined;
   /** Bytes that arrived before the upstream connection was up. */
@@ -32,17 +29,24 @@ export class TcpProxyFilter implements ReadFilter {
   /** Reading downstream is paused because the upstream socket's buffer is full. */
   #pausedForUpstream = false;
   #abort = new AbortController();
+  /** Destroys the upstream if it has not closed a while after the client left. */
+  #closeTimer: NodeJS.Timeout | undefined;
 
-  constructor(config: TcpProxyConfig, clusters: UpstreamClusters, logger: Logger, hooks: TcpProxyHooks = {}) {
+  constructor(config: TcpProxyConfig, clusters: UpstreamClusters, logger: Logger, metrics?: DownstreamMetrics) {
     this.#config = config;
     this.#clusters = clusters;
     this.#logger = logger;
-    this.#hooks = hooks;
+    this.#metrics = metrics;
   }
 
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
     this.#connection = callbacks.connection;
-    this.#connection.onClose(() => this.#onDownstreamClose());
+    this.#metrics?.requestTotal.inc();
+    this.#metrics?.requestActive.inc();
+    this.#connection.onClose(() => {
+      this.#metrics?.requestActive.dec();
+      this.#onDownstreamClose();
+    });
     this.#connection.onWritable(() => this.#upstream?.resume());
   }
 
@@ -86,10 +90,14 @@ export class TcpProxyFilter implements ReadFilter {
       return;
     }
     tried.add(host);
-    cluster.connectTcp(host, this.#abort.signal).then(
+    cluster.connectTcp(host, { signal: this.#abort.signal, session: true }).then(
       (socket) => this.#onUpstreamConnected(socket),
       (err) => {
         if (this.#connection.closed) return;
+        if (isMosnError(err, 'MOSN_ERR_UPSTREAM_OVERFLOW')) {
+          this.#fail('UpstreamOverflow', cluster.name);
+          return;
+        }
         this.#logger.warn(
           { cluster: cluster.name, host: host.address, attempt, err: describeError(err) },
           'tcp_proxy: upstream connect failed',
@@ -136,6 +144,7 @@ export class TcpProxyFilter implements ReadFilter {
       this.#logger.debug({ connection: conn.id, err: describeError(err) }, 'tcp_proxy: upstream socket error');
     });
     upstream.on('close', (hadError) => {
+      clearTimeout(this.#closeTimer);
       if (conn.closed) return;
       // A reset upstream resets the client too; a clean close lets pending bytes go first.
       conn.close(hadError ? 'NoFlush' : 'FlushWrite', 'RemoteClose');
@@ -153,12 +162,12 @@ export class TcpProxyFilter implements ReadFilter {
     // Let bytes the client sent before closing reach the server, but do not wait forever.
     upstream.end();
     upstream.setTimeout(0);
-    setTimeout(() => upstream.destroy(), 5000).unref();
+    this.#closeTimer = setTimeout(() => upstream.destroy(), 5000).unref();
   }
 
   #fail(failure: TcpProxyFailure, cluster: string | undefined): void {
     this.#logger.warn({ connection: this.#connection.id, cluster, failure }, 'tcp_proxy: closing downstream connection');
-    this.#hooks.onFailure?.(failure, cluster);
+    this.#metrics?.requestFailed.inc();
     this.#connection.close('NoFlush', 'LocalClose');
   }
 }
