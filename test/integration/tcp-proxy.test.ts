@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { startMosnode, type MosnodeProcess } from '../helpers/mosnode-process.ts';
 import { startEchoServer, closedPort, listen } from '../helpers/servers.ts';
 
@@ -125,31 +127,26 @@ describe('tcp_proxy', () => {
   });
 
   test('passes a server half-close on while the client keeps sending', async () => {
-    const received: Buffer[] = [];
-    const serverDone = new Promise<string>((resolve) => {
-      const server = createServer({ allowHalfOpen: true }, (s) => {
-        s.end('bye'); // server is done writing at once
-        s.on('data', (c: Buffer) => received.push(c));
-        s.on('end', () => {
-          resolve(Buffer.concat(received).toString());
-          server.close();
-        });
-      });
-      void listen(server).then(async (port) => {
-        const p = await startMosnode(tcpConfig([`127.0.0.1:${port}`]));
-        try {
-          const socket = await dial(p);
-          const all = readAll(socket);
-          assert.equal((await all).toString(), 'bye');
-          // Our write side is still open after the server's FIN.
-          socket.end('still here');
-          await serverDone;
-        } finally {
-          await p.cleanup();
-        }
-      });
+    let serverGot!: (text: string) => void;
+    const serverDone = new Promise<string>((resolve) => (serverGot = resolve));
+    const server = createServer({ allowHalfOpen: true }, (s) => {
+      s.end('bye'); // the server is done writing at once
+      const received: Buffer[] = [];
+      s.on('data', (c: Buffer) => received.push(c));
+      s.on('end', () => serverGot(Buffer.concat(received).toString()));
     });
-    assert.equal(await serverDone, 'still here');
+    const port = await listen(server);
+    const p = await startMosnode(tcpConfig([`127.0.0.1:${port}`]));
+    try {
+      const socket = await dial(p);
+      assert.equal((await readAll(socket)).toString(), 'bye');
+      // Our write side is still open after the server's FIN.
+      socket.end('still here');
+      assert.equal(await serverDone, 'still here');
+    } finally {
+      await p.cleanup();
+      server.close();
+    }
   });
 
   test('applies backpressure when the upstream does not read', async () => {
@@ -234,10 +231,14 @@ describe('tcp_proxy', () => {
       const socket = await dial(p);
       socket.write('x');
       await readBytes(socket, 1);
+      const [upstream] = e.sockets;
+      assert.ok(upstream, 'the proxy connected upstream');
+      const upstreamClosed = new Promise<void>((resolve) => upstream.once('close', () => resolve()));
       const started = Date.now();
       await endedOrClosed(socket);
       const idle = Date.now() - started;
       assert.ok(idle >= 250 && idle < 3000, `closed after ${idle} ms of idleness`);
+      await upstreamClosed;
     } finally {
       await p.cleanup();
       await e.close();
@@ -281,6 +282,25 @@ describe('tcp_proxy', () => {
       await p.cleanup();
       await a.close();
       b.close();
+    }
+  });
+
+  test("MOSN's tcpproxy sample config proxies bytes, unchanged but for its ports", async () => {
+    const e = await startEchoServer();
+    const sample = JSON.parse(readFileSync(fileURLToPath(new URL('../../../shared/mosn-examples/examples__codes__tcpproxy-sample__config.json', import.meta.url)), 'utf8'));
+    sample.servers[0].listeners[0].address = '127.0.0.1:0';
+    sample.cluster_manager.clusters[0].hosts[0].address = `127.0.0.1:${e.port}`;
+    const p = await startMosnode(sample);
+    try {
+      const { port } = p.listenerAddress('proxyListener');
+      const socket = connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write('through MOSN config');
+      assert.equal((await readBytes(socket, 19)).toString(), 'through MOSN config');
+      socket.destroy();
+    } finally {
+      await p.cleanup();
+      await e.close();
     }
   });
 });
