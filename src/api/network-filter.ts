@@ -71,8 +71,9 @@ export interface Connection extends ConnectionAddresses {
   onClose(listener: (event: ConnectionEvent) => void): void;
   /**
    * Hands the raw socket to a terminal filter that runs its own codec (the built-in
-   * `proxy` feeds it to an HTTP server). After this no more `onData` calls are made;
-   * bytes already read are put back into the socket first. Use with care.
+   * `proxy` feeds it to an HTTP server). After this no more `onData` calls are made and
+   * `readDisable` does nothing; the socket is returned paused with any peeked bytes
+   * back in it: the new owner attaches its listeners, then calls `resume()`.
    */
   detachSocket(): Socket;
   /** Values shared between the filters of this connection (for example the original destination). */

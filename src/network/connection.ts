@@ -28,6 +28,11 @@ export interface DownstreamConnectionOptions {
   originalDestination?: { ip: string; port: number } | undefined;
   /** Called when a filter throws: the connection is closed after it. */
   onFilterError: (err: unknown, connection: DownstreamConnection) => void;
+  /**
+   * Byte accounting as it happens (per chunk read, per write), so counters of long-lived
+   * connections move before they close; bytes a detached owner moved are reported at close.
+   */
+  onBytes?: ((read: number, written: number) => void) | undefined;
 }
 
 export class DownstreamConnection implements Connection {
@@ -42,7 +47,10 @@ export class DownstreamConnection implements Connection {
   readonly localAddress: string;
   readonly filterManager: NetworkFilterManager;
   readonly #socket: Socket;
-  #bytesRead = 0;
+  /** Bytes already reported through onBytes. */
+  #reportedRead = 0;
+  #reportedWritten = 0;
+  readonly #onBytes: ((read: number, written: number) => void) | undefined;
   #closed = false;
   #detached = false;
   #readDisableCount = 0;
@@ -56,6 +64,7 @@ export class DownstreamConnection implements Connection {
   constructor(socket: Socket, options: DownstreamConnectionOptions) {
     this.#socket = socket;
     this.listenerName = options.listenerName;
+    this.#onBytes = options.onBytes;
     this.state = options.state ?? new Map();
     const remoteIp = options.remote?.ip ?? normalizeIp(socket.remoteAddress ?? '');
     this.remoteIp = remoteIp;
@@ -79,7 +88,7 @@ export class DownstreamConnection implements Connection {
   }
 
   get bytesRead(): number {
-    return this.#bytesRead;
+    return this.#socket.bytesRead;
   }
 
   get bytesWritten(): number {
@@ -118,10 +127,7 @@ export class DownstreamConnection implements Connection {
   start(initialData?: Buffer, initialEnd = false): void {
     this.filterManager.initializeReadFilters();
     if (this.#closed) return;
-    if (initialData !== undefined && initialData.length > 0) {
-      this.#bytesRead += initialData.length;
-      this.filterManager.onRead(initialData, false);
-    }
+    if (initialData !== undefined && initialData.length > 0) this.filterManager.onRead(initialData, false);
     if (initialEnd && !this.#closed) this.filterManager.onRead(Buffer.alloc(0), true);
   }
 
@@ -129,6 +135,10 @@ export class DownstreamConnection implements Connection {
     if (this.#closed || this.#detached) return false;
     if (this.filterManager.hasWriteFilters && !this.filterManager.onWrite(data, endStream)) {
       return !this.#socket.writableNeedDrain;
+    }
+    if (data.length > 0 && this.#onBytes !== undefined) {
+      this.#reportedWritten += data.length;
+      this.#onBytes(0, data.length);
     }
     const ok = data.length > 0 ? this.#socket.write(data) : !this.#socket.writableNeedDrain;
     if (endStream) this.#socket.end();
@@ -148,6 +158,8 @@ export class DownstreamConnection implements Connection {
   }
 
   readDisable(disable: boolean): void {
+    // A detached socket belongs to its new owner, which paces its own reads.
+    if (this.#detached) return;
     if (disable) {
       if (this.#readDisableCount++ === 0) this.#socket.pause();
     } else if (this.#readDisableCount > 0 && --this.#readDisableCount === 0 && !this.#detached) {
@@ -189,6 +201,8 @@ export class DownstreamConnection implements Connection {
   detachSocket(): Socket {
     this.#detached = true;
     const s = this.#socket;
+    // Paused, so no byte flows before the new owner listens; it calls resume().
+    s.pause();
     s.off('data', this.#onData);
     s.off('end', this.#onEnd);
     s.off('drain', this.#onDrain);
@@ -196,13 +210,17 @@ export class DownstreamConnection implements Connection {
     return s;
   }
 
+  // After close() (FlushWrite keeps reading until the peer's FIN) filters hear nothing more.
   #onData = (chunk: Buffer): void => {
-    this.#bytesRead += chunk.length;
-    this.filterManager.onRead(chunk, false);
+    if (this.#onBytes !== undefined) {
+      this.#reportedRead += chunk.length;
+      this.#onBytes(chunk.length, 0);
+    }
+    if (!this.#closed) this.filterManager.onRead(chunk, false);
   };
 
   #onEnd = (): void => {
-    this.filterManager.onRead(Buffer.alloc(0), true);
+    if (!this.#closed) this.filterManager.onRead(Buffer.alloc(0), true);
   };
 
   #onDrain = (): void => {
@@ -215,6 +233,12 @@ export class DownstreamConnection implements Connection {
   };
 
   #onSocketClose = (): void => {
+    if (this.#onBytes !== undefined) {
+      // What a detached owner, or a listener filter's peek, moved without us seeing it.
+      const read = this.#socket.bytesRead - this.#reportedRead;
+      const written = this.#socket.bytesWritten - this.#reportedWritten;
+      if (read > 0 || written > 0) this.#onBytes(Math.max(0, read), Math.max(0, written));
+    }
     if (!this.#closed) this.#markClosed('RemoteClose');
     this.#emitClose();
   };

@@ -18,6 +18,11 @@ export class NetworkFilterManager {
   readonly #initialized: boolean[] = [];
   /** Reading is held while a filter has stopped the chain in onNewConnection. */
   #heldForInit = false;
+  /**
+   * Events that reached a filter not yet set up (bytes a listener filter handed to
+   * `start()`): replayed from that filter on once the chain has continued.
+   */
+  readonly #heldEvents: Array<{ from: number; data: Buffer; endStream: boolean }> = [];
 
   constructor(connection: Connection, onFilterError: (err: unknown, filter: unknown) => void) {
     this.#connection = connection;
@@ -54,9 +59,17 @@ export class NetworkFilterManager {
 
   /** Passes bytes (or the peer's half-close) through the read filters. */
   onRead(data: Buffer, endStream: boolean): void {
+    this.#runRead(0, data, endStream);
+  }
+
+  #runRead(start: number, data: Buffer, endStream: boolean): void {
     const filters = this.#readFilters;
-    for (let i = 0; i < filters.length; i++) {
-      if (!this.#initialized[i]) return; // an earlier filter has not continued yet
+    for (let i = start; i < filters.length; i++) {
+      if (!this.#initialized[i]) {
+        // An earlier filter has not continued yet: keep the event for the rest of the chain.
+        this.#heldEvents.push({ from: i, data, endStream });
+        return;
+      }
       let status: FilterStatus;
       try {
         status = filters[i]!.onData(data, endStream);
@@ -105,6 +118,10 @@ export class NetworkFilterManager {
         }
         return;
       }
+    }
+    for (const { from, data, endStream } of this.#heldEvents.splice(0)) {
+      if (this.#connection.closed) return;
+      this.#runRead(from, data, endStream);
     }
     if (this.#heldForInit) {
       this.#heldForInit = false;

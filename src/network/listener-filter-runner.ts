@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import type { ListenerFilter, ListenerFilterCallbacks } from '../api/listener-filter.ts';
-import { normalizeIp } from './address.ts';
+import { formatAddress, normalizeIp } from './address.ts';
 
 export interface ListenerFilterResult {
   /** False when a filter stopped or closed the socket. */
@@ -77,8 +77,8 @@ export async function runListenerFilters(
     remotePort: socket.remotePort ?? 0,
     localIp: normalizeIp(socket.localAddress ?? ''),
     localPort: socket.localPort ?? 0,
-    get remoteAddress() { return `${this.remoteIp}:${this.remotePort}`; },
-    get localAddress() { return `${this.localIp}:${this.localPort}`; },
+    get remoteAddress() { return formatAddress(this.remoteIp, this.remotePort); },
+    get localAddress() { return formatAddress(this.localIp, this.localPort); },
     state: result.state,
     async peek(minBytes: number, timeoutMs = DEFAULT_PEEK_TIMEOUT_MS): Promise<Buffer> {
       if (peeked.length < minBytes && !ended) await readMore(minBytes, timeoutMs);

@@ -19,7 +19,9 @@ import { parseAddress, formatAddress, type ParsedAddress } from './address.ts';
 /** Counters a listener updates; the metrics layer provides them. */
 export interface ListenerStats {
   onConnectionOpen(): void;
-  onConnectionClose(bytesRead: number, bytesWritten: number): void;
+  /** Per chunk read or written (and a remainder at close). */
+  onBytes(read: number, written: number): void;
+  onConnectionClose(): void;
 }
 
 export interface ListenerHandlers {
@@ -40,6 +42,8 @@ export class Listener {
   readonly #logger: Logger;
   readonly #stats: ListenerStats | undefined;
   readonly #connections = new Set<DownstreamConnection>();
+  /** Accepted sockets whose listener filters have not finished yet. */
+  readonly #filtering = new Set<Socket>();
   readonly #address: ParsedAddress;
   #accepting = false;
 
@@ -74,7 +78,7 @@ export class Listener {
   get boundAddress(): string {
     const a = this.#server.address();
     if (a === null) return this.config.address;
-    if (typeof a === 'string') return a;
+    if (typeof a === 'string') return a.startsWith('\0') ? `@${a.slice(1)}` : a;
     return formatAddress(a.address, a.port);
   }
 
@@ -111,15 +115,16 @@ export class Listener {
   stopAccepting(): Promise<void> {
     if (!this.#accepting) return Promise.resolve();
     this.#accepting = false;
-    return new Promise((resolve) => {
-      // server.close() would wait for every connection; we only want the socket gone.
-      this.#server.close(() => resolve());
-      if (this.#connections.size > 0) queueMicrotask(resolve);
-    });
+    // close() shuts the listening socket at once, but its callback waits for every socket the
+    // server accepted (connections, sockets still in listener filters): we only want the
+    // listening socket gone.
+    this.#server.close();
+    return Promise.resolve();
   }
 
-  /** Closes every live connection at once. */
+  /** Closes every live connection, and every socket still in listener filters, at once. */
   closeAllConnections(): void {
+    for (const socket of this.#filtering) socket.destroy();
     for (const connection of this.#connections) connection.close('NoFlush', 'LocalClose');
   }
 
@@ -154,13 +159,18 @@ export class Listener {
       return;
     }
     socket.on('error', () => { /* reported by the connection or the filter runner */ });
+    this.#filtering.add(socket);
     runListenerFilters(socket, filters, (err) => {
       this.#logger.warn({ err: describeError(err) }, 'listener filter failed; socket closed');
     }).then(
       (result) => {
+        this.#filtering.delete(socket);
         if (result.proceed && !socket.destroyed) this.#createConnection(socket, result);
+        // 'Stop' without close(): no filter can take the socket, so nobody else would close it.
+        else socket.destroy();
       },
       (err) => {
+        this.#filtering.delete(socket);
         this.#logger.error({ err }, 'listener filter runner failed');
         socket.destroy();
       },
@@ -174,6 +184,7 @@ export class Listener {
       state: filtered?.state,
       remote: filtered?.remote,
       originalDestination: filtered?.originalDestination,
+      onBytes: this.#stats && ((read, written) => this.#stats!.onBytes(read, written)),
       onFilterError: (err, conn) => {
         this.#logger.error({ err: describeError(err), connection: conn.id }, 'network filter threw; connection closed');
       },
@@ -182,7 +193,7 @@ export class Listener {
     this.#stats?.onConnectionOpen();
     connection.onClose(() => {
       this.#connections.delete(connection);
-      this.#stats?.onConnectionClose(connection.bytesRead, connection.bytesWritten);
+      this.#stats?.onConnectionClose();
     });
     try {
       this.#handlers.installNetworkFilters(connection);

@@ -109,11 +109,13 @@ export class MosnServer {
             stats.connectionTotal.inc();
             stats.connectionActive.inc();
           },
-          onConnectionClose(bytesRead, bytesWritten) {
+          onBytes(read, written) {
+            if (read > 0) stats.bytesReadTotal.inc(read);
+            if (written > 0) stats.bytesWriteTotal.inc(written);
+          },
+          onConnectionClose() {
             stats.connectionDestroy.inc();
             stats.connectionActive.dec();
-            stats.bytesReadTotal.inc(bytesRead);
-            stats.bytesWriteTotal.inc(bytesWritten);
           },
         }),
       );
