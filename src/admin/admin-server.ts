@@ -60,6 +60,12 @@ export class AdminServer {
     this.#server.on('error', (err) => context.logger.error({ err }, 'admin server error'));
   }
 
+  /** The listening socket's fd (for handing it to a successor), or undefined. */
+  get fd(): number | undefined {
+    const handle = (this.#server as unknown as { _handle?: { fd?: number } })._handle;
+    return typeof handle?.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
+  }
+
   /** The node:http server, for tests and for handing its listening fd to a successor. */
   get server(): http.Server {
     return this.#server;

@@ -13,6 +13,11 @@ import type { LoadedConfig } from '../config/types.ts';
 import { MosnServer } from '../server/server.ts';
 import { VERSION } from '../server/version.ts';
 import { pidFilePath, writePidFile, readPidFile, removePidFileIfOurs, isProcessAlive } from '../server/pid-file.ts';
+import { native, nativeLoadError } from '../core/native.ts';
+import { upgradePaths, DEFAULT_UPGRADE_TIMEOUTS, type UpgradePaths } from '../server/upgrade/upgrade-paths.ts';
+import { takeOverFromPredecessor, type Takeover } from '../server/upgrade/takeover.ts';
+import { ReconfigServer } from '../server/upgrade/reconfig-server.ts';
+import { spawnSuccessor } from '../server/upgrade/successor.ts';
 
 function fail(message: string, code = 1): number {
   process.stderr.write(`mosnode: ${message.replace(/\n/g, '; ')}\n`);
@@ -93,12 +98,33 @@ async function start(args: CliArgs): Promise<number | undefined> {
     logging,
     drainTimeMs: args.drainTimeS === undefined ? undefined : args.drainTimeS * 1000,
   });
+
+  // Hot upgrade: on unless disable_upgrade, and possible with a uds_dir and the addon.
+  let paths: UpgradePaths | undefined;
+  if (loaded.config.disable_upgrade) {
+    logger.info('hot upgrade is off (disable_upgrade)');
+  } else if (loaded.config.uds_dir === undefined) {
+    logger.info('hot upgrade is off: no uds_dir (start with -c FILE, or set uds_dir)');
+  } else if (native === undefined) {
+    logger.warn({ reason: nativeLoadError }, 'hot upgrade is off: the native addon did not load');
+  } else {
+    paths = upgradePaths(loaded.config.uds_dir);
+  }
+  server.setHotUpgradeAvailable(paths !== undefined);
+
+  let takeover: Takeover | undefined;
+  if (paths !== undefined) takeover = await takeOverFromPredecessor(paths, logger, DEFAULT_UPGRADE_TIMEOUTS);
   try {
-    await server.start();
+    await server.start(takeover);
   } catch (err) {
+    takeover?.abort(describeError(err));
     logger.error({ err: describeError(err) }, 'start failed');
     logging.flush();
     return fail(describeError(err));
+  }
+  if (takeover !== undefined) {
+    await takeover.confirm();
+    logger.info({ from: takeover.predecessorPid }, 'hot upgrade: done, this process serves');
   }
 
   const pidPath = pidFilePath(loaded.config.pid, loaded.path);
@@ -110,7 +136,9 @@ async function start(args: CliArgs): Promise<number | undefined> {
     }
   }
 
+  let reconfig: ReconfigServer | undefined;
   const exit = (code: number): void => {
+    reconfig?.closeSync();
     if (pidPath !== undefined) removePidFileIfOurs(pidPath);
     logging.flush();
     process.exit(code);
@@ -125,7 +153,32 @@ async function start(args: CliArgs): Promise<number | undefined> {
   };
   process.on('SIGINT', immediate('SIGINT'));
   process.on('SIGQUIT', immediate('SIGQUIT'));
-  process.on('SIGHUP', () => logger.warn('SIGHUP: hot upgrade is not available in this build yet; ignored'));
+  if (paths !== undefined) {
+    const candidate = new ReconfigServer({
+      paths,
+      target: server,
+      logger,
+      timeouts: DEFAULT_UPGRADE_TIMEOUTS,
+      onHandedOver() {
+        server.handOverAndDrain().then(() => exit(0), () => exit(1));
+      },
+    });
+    try {
+      await candidate.listen();
+      reconfig = candidate;
+    } catch (err) {
+      server.setHotUpgradeAvailable(false);
+      logger.warn({ err: describeError(err) }, 'hot upgrade is off: cannot listen on reconfig.sock');
+    }
+  }
+  process.on('SIGHUP', () => {
+    if (reconfig === undefined) {
+      logger.warn('SIGHUP: hot upgrade is off; ignored');
+      return;
+    }
+    const before = reconfig.requests;
+    spawnSuccessor(logger, () => reconfig.requests > before);
+  });
   process.on('SIGUSR1', () => {
     logging.reopen();
     logger.info('SIGUSR1: log file reopened');

@@ -19,7 +19,21 @@ import { downstreamListenerMetrics } from '../metrics/metric-bundles.ts';
 import { AdminServer } from '../admin/admin-server.ts';
 import { buildListenerHandlers, listenerPath } from './listener-builder.ts';
 import { Stage, stateCodeOf } from './stages.ts';
+import { MosnStates } from '../admin/admin-context.ts';
+import type { ListenerIdentity } from './upgrade/listener-identity.ts';
 import { VERSION } from './version.ts';
+
+/** Listening sockets handed over by a predecessor (hot upgrade), taken by identity. */
+export interface InheritedSockets {
+  /** The fd of an inherited socket that can serve `wanted`, removing it from the set; or undefined. */
+  take(wanted: ListenerIdentity): number | undefined;
+}
+
+/** A listening socket of this server, for handing to a successor. */
+export interface ListeningSocket {
+  identity: ListenerIdentity;
+  fd: number;
+}
 
 export interface ServerOptions {
   logging: LoggerHandle;
@@ -41,6 +55,9 @@ export class MosnServer {
   #clusters: ClusterManager | undefined;
   #admin: AdminServer | undefined;
   #stage: Stage = Stage.Init;
+  /** True while handing the listeners to a successor: /api/v1/states says Upgrading (13). */
+  #upgrading = false;
+  #hotUpgradeAvailable = false;
   #stopping: Promise<void> | undefined;
 
   constructor(loaded: LoadedConfig, options: ServerOptions) {
@@ -123,18 +140,28 @@ export class MosnServer {
     this.#clusters = clusters;
   }
 
-  /** prepare(), then bind every listener and the admin API. On failure, closes what it opened. */
-  async start(): Promise<void> {
+  /**
+   * prepare(), then listen on every listener and the admin API: on a socket `inherited`
+   * from a predecessor where one matches (hot upgrade), else on a newly bound one. On
+   * failure, closes what it opened.
+   */
+  async start(inherited?: InheritedSockets): Promise<void> {
     this.#stage = Stage.Start;
     const started = Date.now();
     try {
       this.prepare();
-      for (const listener of this.#listeners) await listener.listen();
+      for (const listener of this.#listeners) {
+        const fd = inherited?.take({ kind: 'listener', name: listener.name, address: listener.config.address });
+        await listener.listen(fd === undefined ? undefined : { fd });
+        if (fd !== undefined) this.logger.info({ listener: listener.name, fd }, 'listener inherited from the previous process');
+      }
       const admin = this.config.admin?.address.socket_address;
       if (admin !== undefined) {
         this.#admin = new AdminServer(this.#adminContext());
-        await this.#admin.listen({ host: admin.address, port: admin.port_value });
-        this.logger.info({ address: this.#admin.address() }, 'admin API started');
+        const address = `${admin.address.includes(':') ? `[${admin.address}]` : admin.address}:${admin.port_value}`;
+        const fd = inherited?.take({ kind: 'admin', name: 'admin', address });
+        await this.#admin.listen(fd === undefined ? { host: admin.address, port: admin.port_value } : { fd });
+        this.logger.info({ address: this.#admin.address(), inherited: fd !== undefined }, 'admin API started');
       }
     } catch (err) {
       // Listeners may have accepted connections before a later bind failed.
@@ -154,6 +181,45 @@ export class MosnServer {
   gracefulStop(): Promise<void> {
     this.#stopping ??= this.#gracefulStop();
     return this.#stopping;
+  }
+
+  /** Every listening socket (listeners, then admin) with its identity, for a successor. */
+  listeningSockets(): ListeningSocket[] {
+    const sockets: ListeningSocket[] = [];
+    for (const listener of this.#listeners) {
+      const fd = listener.fd;
+      if (fd !== undefined && listener.accepting) {
+        sockets.push({ identity: { kind: 'listener', name: listener.name, address: listener.boundAddress }, fd });
+      }
+    }
+    const adminFd = this.#admin?.fd;
+    const adminAddress = this.#admin?.address();
+    if (adminFd !== undefined && adminAddress !== undefined) {
+      const host = adminAddress.host.includes(':') ? `[${adminAddress.host}]` : adminAddress.host;
+      sockets.push({ identity: { kind: 'admin', name: 'admin', address: `${host}:${adminAddress.port}` }, fd: adminFd });
+    }
+    return sockets;
+  }
+
+  /** Marks the hand-over to a successor as under way (true) or abandoned (false). */
+  setUpgrading(upgrading: boolean): void {
+    this.#upgrading = upgrading;
+  }
+
+  /** Whether the hot-upgrade machinery is on (for /api/v1/features). */
+  setHotUpgradeAvailable(available: boolean): void {
+    this.#hotUpgradeAvailable = available;
+  }
+
+  /**
+   * After a successor took over: close the admin API at once (the successor serves it on
+   * the same socket), then drain like a graceful stop.
+   */
+  async handOverAndDrain(): Promise<void> {
+    await this.#admin?.close();
+    this.#admin = undefined;
+    this.#upgrading = false;
+    await this.gracefulStop();
   }
 
   /** Immediate stop: every socket closed now. */
@@ -195,7 +261,7 @@ export class MosnServer {
       version: VERSION,
       logger: this.logger,
       configDocument: () => this.loaded.document,
-      state: () => stateCodeOf(this.#stage),
+      state: () => (this.#upgrading ? MosnStates.Upgrading : stateCodeOf(this.#stage)),
       getLogLevel: () => toMosnLevel(this.logger.level),
       setLogLevel: (level: string) => {
         const pinoLevel = toPinoLevel(level);
@@ -205,7 +271,7 @@ export class MosnServer {
       },
       metrics: this.metrics,
       logPath: this.config.servers[0].default_log_path,
-      features: () => ({ hot_upgrade: false, shared_memory_metrics: false }),
+      features: () => ({ hot_upgrade: this.#hotUpgradeAvailable, shared_memory_metrics: false }),
     };
   }
 

@@ -26,6 +26,16 @@ const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
  */
 const HEADERS_TIMEOUT_MS = 60_000;
 
+/** Idle keep-alive connections are closed at random moments within this window of a drain. */
+const IDLE_CLOSE_SPREAD_MS = 2_000;
+
+/**
+ * During a drain, a connection is closed by timer only after this long without a request:
+ * a busy client gets `Connection: close` on its next response instead, which never races
+ * with a request already on the wire.
+ */
+const DRAIN_IDLE_MS = 1_000;
+
 /** Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
@@ -35,6 +45,8 @@ interface SocketState {
   draining: boolean;
   /** Closes the socket if the next request's headers do not arrive in time. */
   headersTimer: NodeJS.Timeout | undefined;
+  /** When a request last started or a response last ended (ms). */
+  lastActiveAt: number;
 }
 
 export interface Http1ProxyOptions {
@@ -65,7 +77,7 @@ export class Http1Proxy {
 
   /** Takes over a downstream socket. */
   accept(socket: Socket): void {
-    const state: SocketState = { responses: new Set(), draining: false, headersTimer: undefined };
+    const state: SocketState = { responses: new Set(), draining: false, headersTimer: undefined, lastActiveAt: Date.now() };
     this.#sockets.set(socket, state);
     this.#armHeadersTimer(socket, state);
     socket.once('close', () => clearTimeout(state.headersTimer));
@@ -88,7 +100,17 @@ export class Http1Proxy {
     if (state === undefined) return;
     state.draining = true;
     if (state.responses.size === 0) {
-      socket.end();
+      // Idle: close at a random moment within the spread, so thousands of clients do not
+      // all reconnect at once; a request that comes first is answered with Connection: close.
+      let timer: NodeJS.Timeout;
+      const closeIfIdle = (): void => {
+        const idleFor = Date.now() - state.lastActiveAt;
+        if (state.responses.size > 0 || socket.destroyed) return; // the response will close it
+        if (idleFor >= DRAIN_IDLE_MS) socket.end();
+        else timer = setTimeout(closeIfIdle, DRAIN_IDLE_MS - idleFor);
+      };
+      timer = setTimeout(closeIfIdle, Math.random() * IDLE_CLOSE_SPREAD_MS);
+      socket.once('close', () => clearTimeout(timer));
       return;
     }
     // In-flight responses that have not started go out with Connection: close.
@@ -99,11 +121,12 @@ export class Http1Proxy {
     const socket = req.socket;
     let state = this.#sockets.get(socket);
     if (state === undefined) {
-      state = { responses: new Set(), draining: false, headersTimer: undefined };
+      state = { responses: new Set(), draining: false, headersTimer: undefined, lastActiveAt: Date.now() };
       this.#sockets.set(socket, state);
     }
     const socketState = state;
     clearTimeout(socketState.headersTimer);
+    socketState.lastActiveAt = Date.now();
     socketState.responses.add(res);
     const metrics = this.#options.metrics;
     for (const m of metrics) {
@@ -113,6 +136,7 @@ export class Http1Proxy {
     const started = Date.now();
     res.on('close', () => {
       socketState.responses.delete(res);
+      socketState.lastActiveAt = Date.now();
       const finished = res.writableFinished;
       for (const m of metrics) {
         m.requestActive.dec();
