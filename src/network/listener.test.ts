@@ -731,7 +731,7 @@ describe('binding', () => {
     }
   });
 
-  test('a unix socket path: accepts, connections have no IP, the file goes with the listener', async () => {
+  test('a unix socket path: accepts, connections have no IP, the file stays for a successor until removed', async () => {
     const path = join(dir, 'plain.sock');
     const h = await startListener({ address: path, install: echo });
     assert.equal(h.listener.boundAddress, path);
@@ -744,7 +744,9 @@ describe('binding', () => {
     client.destroy();
     h.listener.closeAllConnections();
     await h.listener.stopAccepting();
-    assert.equal(existsSync(path), false);
+    assert.equal(existsSync(path), true, 'stopping leaves the file: a successor may serve on it');
+    h.listener.removeSocketFile();
+    assert.equal(existsSync(path), false, 'a final stop removes it');
   });
 
   test('network "unix" with an abstract name ("@name") listens without a file', async () => {

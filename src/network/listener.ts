@@ -7,7 +7,8 @@
  * Depends on api/ types, config/types, core/, network/.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { unlinkSync, existsSync } from 'node:fs';
+import { unlinkSync, existsSync, statSync } from 'node:fs';
+import { native } from '../core/native.ts';
 import type { ListenerConfig } from '../config/types.ts';
 import type { ListenerFilter } from '../api/listener-filter.ts';
 import type { Logger } from '../core/logger.ts';
@@ -46,6 +47,8 @@ export class Listener {
   readonly #filtering = new Set<Socket>();
   readonly #address: ParsedAddress;
   #accepting = false;
+  /** The inode of the unix socket file we bound, to remove only our own file later. */
+  #boundInode: number | undefined;
 
   constructor(config: ListenerConfig, handlers: ListenerHandlers, logger: Logger, stats?: ListenerStats) {
     const address = parseAddress(config.address, config.network);
@@ -141,14 +144,47 @@ export class Listener {
 
   async #listenUnix(path: string): Promise<void> {
     try {
-      await this.#listenOnce({ path });
+      await this.#bindUnix(path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || path.startsWith('\0')) throw err;
       // A socket file left by a crashed process: replace it only if nobody answers on it.
       if (await isUnixSocketLive(path)) throw err;
       if (existsSync(path)) unlinkSync(path);
       this.#logger.warn({ path }, 'replaced a stale unix socket file');
+      await this.#bindUnix(path);
+    }
+  }
+
+  /**
+   * Binds through the native addon and adopts the fd where possible: libuv unlinks the
+   * path of a pipe it bound itself when the server closes, which after a hot upgrade would
+   * delete the file the successor serves on. We remove our file ourselves (removeSocketFile).
+   */
+  async #bindUnix(path: string): Promise<void> {
+    if (native === undefined || path.startsWith('\0')) {
       await this.#listenOnce({ path });
+      return;
+    }
+    let fd: number;
+    try {
+      fd = native.unixListen(path, 1024);
+    } catch (err) {
+      throw Object.assign(new Error((err as Error).message), { code: (err as NodeJS.ErrnoException).code });
+    }
+    this.#boundInode = statSync(path).ino;
+    await this.#listenOnce({ fd });
+  }
+
+  /**
+   * Removes the unix socket file this listener bound, if it is still ours. Called on a
+   * final stop; never after a hand-over, when the successor serves on the same file.
+   */
+  removeSocketFile(): void {
+    if (this.#address.kind !== 'unix' || this.#boundInode === undefined) return;
+    try {
+      if (statSync(this.#address.path).ino === this.#boundInode) unlinkSync(this.#address.path);
+    } catch {
+      // already gone
     }
   }
 

@@ -57,6 +57,8 @@ export class MosnServer {
   #stage: Stage = Stage.Init;
   /** True while handing the listeners to a successor: /api/v1/states says Upgrading (13). */
   #upgrading = false;
+  /** A successor serves on our sockets: leave their files alone on the way out. */
+  #handedOver = false;
   #hotUpgradeAvailable = false;
   #stopping: Promise<void> | undefined;
 
@@ -216,6 +218,7 @@ export class MosnServer {
    * the same socket), then drain like a graceful stop.
    */
   async handOverAndDrain(): Promise<void> {
+    this.#handedOver = true;
     await this.#admin?.close();
     this.#admin = undefined;
     this.#upgrading = false;
@@ -253,6 +256,7 @@ export class MosnServer {
 
   async #closeEverything(): Promise<void> {
     await Promise.all(this.#listeners.map((l) => l.stopAccepting()));
+    if (!this.#handedOver) for (const listener of this.#listeners) listener.removeSocketFile();
     await this.#admin?.close();
   }
 

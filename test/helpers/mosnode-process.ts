@@ -5,7 +5,7 @@
  * ports), and cleans up the process and the folder.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,7 +54,11 @@ export class MosnodeProcess {
   readonly #waiters: Array<{ test: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(child: ChildProcess, dir: string, configPath: string) {
+  /** False when the folder belongs to another MosnodeProcess (a successor on the same uds_dir). */
+  readonly ownsDir: boolean;
+
+  constructor(child: ChildProcess, dir: string, configPath: string, ownsDir = true) {
+    this.ownsDir = ownsDir;
     this.child = child;
     this.dir = dir;
     this.configPath = configPath;
@@ -115,29 +119,38 @@ export class MosnodeProcess {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
   }
 
-  /** Kills the process if still running and removes its folder. Safe to call twice. */
+  /**
+   * Kills the process if still running, and any successor it started (SIGHUP successors
+   * are detached: found through the pid file), then removes its folder. Safe to call twice.
+   */
   async cleanup(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill('SIGKILL');
       await this.exited;
     }
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      const pid = Number(readFileSync(join(this.dir, 'mosnode.pid'), 'utf8').trim());
+      if (pid > 0 && pid !== process.pid) process.kill(pid, 'SIGKILL');
+    } catch {
+      // no pid file, or that process is gone already
+    }
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
 /** Writes `config` (an object, or raw text) into a new temp folder and starts mosnode on it. */
 export async function startMosnode(
   config: object | string,
-  options: { args?: string[]; fileName?: string; waitRunning?: boolean } = {},
+  options: { args?: string[]; fileName?: string; waitRunning?: boolean; dir?: string } = {},
 ): Promise<MosnodeProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'mosnode-test-'));
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'mosnode-test-'));
   const configPath = join(dir, options.fileName ?? 'config.json');
   writeFileSync(configPath, typeof config === 'string' ? config : JSON.stringify(config, null, 2));
   const child = spawn(process.execPath, [MOSNODE_BIN, 'start', '-c', configPath, ...(options.args ?? [])], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const proc = new MosnodeProcess(child, dir, configPath);
+  const proc = new MosnodeProcess(child, dir, configPath, options.dir === undefined);
   if (options.waitRunning !== false) {
     try {
       await proc.waitForLog((l) => l.msg === 'mosnode is running');

@@ -1,0 +1,285 @@
+/**
+ * Hot upgrade between real mosnode processes: a second `start` on the same config folder
+ * (uds_dir) takes over the listening sockets (TCP, unix and admin) over SCM_RIGHTS, with a
+ * changed config; SIGHUP does the same with a successor the process starts itself; a
+ * successor that fails to start leaves the old process serving; stale socket files are
+ * replaced; requests keep succeeding across upgrades.
+ */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, createServer as createNetServer, type Socket } from 'node:net';
+import { request, Agent } from 'node:http';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startMosnode, runMosnode, type MosnodeProcess } from '../helpers/mosnode-process.ts';
+import { closedPort, startEchoServer } from '../helpers/servers.ts';
+
+async function exchange(port: number | string, text: string): Promise<string> {
+  const socket: Socket = typeof port === 'number' ? connect(port, '127.0.0.1') : connect({ path: port });
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  socket.write(text);
+  const [data] = await once(socket, 'data');
+  socket.destroy();
+  return String(data);
+}
+
+function respond(tag: string) {
+  return createNetServer((s) => { s.on('error', () => {}); s.on('data', (d) => s.write(`${tag}:${d}`)); });
+}
+
+async function listen(server: ReturnType<typeof createNetServer>): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as { port: number }).port;
+}
+
+function config(opts: { tcpPort: number; unixPath: string; adminPort: number; upstream: number; extra?: object[] }) {
+  const chain = { filter_chains: [{ filters: [{ type: 'tcp_proxy', config: { cluster: 'up' } }] }] };
+  return {
+    servers: [{
+      default_log_path: 'stdout',
+      graceful_timeout: '2s',
+      listeners: [
+        { name: 'tcp', address: `127.0.0.1:${opts.tcpPort}`, bind_port: true, ...chain },
+        { name: 'unix', address: opts.unixPath, network: 'unix', bind_port: true, ...chain },
+        ...(opts.extra ?? []),
+      ],
+    }],
+    cluster_manager: { clusters: [{ name: 'up', hosts: [{ address: `127.0.0.1:${opts.upstream}` }] }] },
+    admin: { address: { socket_address: { address: '127.0.0.1', port_value: opts.adminPort } } },
+  };
+}
+
+async function states(adminPort: number): Promise<string> {
+  return (await (await fetch(`http://127.0.0.1:${adminPort}/api/v1/states`)).text()).trim();
+}
+
+describe('hot upgrade', () => {
+  test('a second start takes over TCP, unix and admin sockets with a changed config; the old process drains and exits 0', async () => {
+    const v1 = respond('v1');
+    const v2 = respond('v2');
+    const [up1, up2] = [await listen(v1), await listen(v2)];
+    const [tcpPort, adminPort, addedPort] = [await closedPort(), await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-upgrade-'));
+    const unixPath = join(dir, 'proxy.sock');
+    let old: MosnodeProcess | undefined;
+    let successor: MosnodeProcess | undefined;
+    try {
+      old = await startMosnode(config({ tcpPort, unixPath, adminPort, upstream: up1 }), { dir });
+      assert.equal(await exchange(tcpPort, 'a'), 'v1:a');
+      assert.equal(await exchange(unixPath, 'b'), 'v1:b');
+      // A connection open through the old process keeps working while it drains.
+      const held = connect(tcpPort, '127.0.0.1');
+      held.on('error', () => {});
+      await once(held, 'connect');
+
+      const added = { name: 'added', address: `127.0.0.1:${addedPort}`, bind_port: true, filter_chains: [{ filters: [{ type: 'tcp_proxy', config: { cluster: 'up' } }] }] };
+      successor = await startMosnode(config({ tcpPort, unixPath, adminPort, upstream: up2, extra: [added] }), { dir });
+      await successor.waitForLog((l) => l.msg === 'hot upgrade: done, this process serves');
+      assert.ok(successor.logs.some((l) => l.msg === 'listener inherited from the previous process' && l.listener === 'tcp'));
+      assert.ok(successor.logs.some((l) => l.msg === 'listener inherited from the previous process' && l.listener === 'unix'));
+      assert.ok(successor.logs.some((l) => l.msg === 'admin API started' && l.inherited === true));
+
+      assert.equal(await exchange(tcpPort, 'c'), 'v2:c');
+      assert.equal(await exchange(unixPath, 'd'), 'v2:d');
+      assert.equal(await exchange(addedPort, 'e'), 'v2:e', 'a listener new in the config is bound');
+      assert.equal(await states(adminPort), `pid=${successor.child.pid}&state=6`);
+      held.write('still');
+      assert.equal(String((await once(held, 'data'))[0]), 'v1:still');
+      assert.deepEqual(await old.exited, { code: 0, signal: null });
+      await old.waitForLog((l) => l.msg === 'hot upgrade: stage 3/3, the new process serves; draining');
+      assert.equal(readFileSync(join(dir, 'mosnode.pid'), 'utf8').trim(), String(successor.child.pid));
+      held.destroy();
+    } finally {
+      await old?.cleanup();
+      await successor?.cleanup();
+      v1.close();
+      v2.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a listener removed from the config stops accepting after the hand-over', async () => {
+    const echo = await startEchoServer();
+    const [tcpPort, adminPort, removedPort] = [await closedPort(), await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-upgrade-'));
+    const unixPath = join(dir, 'proxy.sock');
+    const removed = { name: 'removed', address: `127.0.0.1:${removedPort}`, bind_port: true, filter_chains: [{ filters: [{ type: 'tcp_proxy', config: { cluster: 'up' } }] }] };
+    let old: MosnodeProcess | undefined;
+    let successor: MosnodeProcess | undefined;
+    try {
+      old = await startMosnode(config({ tcpPort, unixPath, adminPort, upstream: echo.port, extra: [removed] }), { dir });
+      assert.equal(await exchange(removedPort, 'x'), 'x');
+      successor = await startMosnode(config({ tcpPort, unixPath, adminPort, upstream: echo.port }), { dir });
+      await successor.waitForLog((l) => l.msg === 'hot upgrade: done, this process serves');
+      assert.ok(successor.logs.some((l) => l.msg === 'hot upgrade: closing an inherited socket no listener uses'));
+      await old.exited;
+      await assert.rejects(exchange(removedPort, 'y'), /ECONNREFUSED|connect/);
+    } finally {
+      await old?.cleanup();
+      await successor?.cleanup();
+      await echo.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('SIGHUP starts a successor that takes over; the old process exits 0', async () => {
+    const echo = await startEchoServer();
+    const [tcpPort, adminPort] = [await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-upgrade-'));
+    let old: MosnodeProcess | undefined;
+    try {
+      old = await startMosnode(config({ tcpPort, unixPath: join(dir, 'p.sock'), adminPort, upstream: echo.port }), { dir });
+      old.signal('SIGHUP');
+      assert.deepEqual(await old.exited, { code: 0, signal: null });
+      const successorPid = Number(readFileSync(join(dir, 'mosnode.pid'), 'utf8').trim());
+      assert.notEqual(successorPid, old.child.pid);
+      assert.equal(await states(adminPort), `pid=${successorPid}&state=6`);
+      assert.equal(await exchange(tcpPort, 'after HUP'), 'after HUP');
+    } finally {
+      await old?.cleanup(); // also kills the successor named in the pid file
+      await echo.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('rollback: a successor that fails to start leaves the old process serving', async () => {
+    const echo = await startEchoServer();
+    const blocker = createNetServer();
+    const busyPort = await listen(blocker);
+    const [tcpPort, adminPort] = [await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-upgrade-'));
+    const unixPath = join(dir, 'p.sock');
+    let old: MosnodeProcess | undefined;
+    try {
+      old = await startMosnode(config({ tcpPort, unixPath, adminPort, upstream: echo.port }), { dir });
+      // The successor's config is valid, but one of its new listeners cannot bind.
+      const bad = { name: 'busy', address: `127.0.0.1:${busyPort}`, bind_port: true, filter_chains: [{ filters: [{ type: 'tcp_proxy', config: { cluster: 'up' } }] }] };
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(config({ tcpPort, unixPath, adminPort, upstream: echo.port, extra: [bad] })));
+      const r = await runMosnode(['start', '-c', join(dir, 'config.json')]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /address already in use/);
+      await old.waitForLog((l) => l.msg === 'hot upgrade: rolled back; this process keeps serving');
+      assert.equal(await exchange(tcpPort, 'still old'), 'still old');
+      assert.equal(await exchange(unixPath, 'unix too'), 'unix too');
+      assert.equal(await states(adminPort), `pid=${old.child.pid}&state=6`);
+      assert.equal(old.child.exitCode, null, 'the old process is still running');
+      // ...and can still be upgraded afterwards.
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(config({ tcpPort, unixPath, adminPort, upstream: echo.port })));
+      const next = await startMosnode(readFileSync(join(dir, 'config.json'), 'utf8'), { dir });
+      await next.waitForLog((l) => l.msg === 'hot upgrade: done, this process serves');
+      await old.exited;
+      await next.cleanup();
+    } finally {
+      await old?.cleanup();
+      blocker.close();
+      await echo.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('stale reconfig.sock and listen.sock from a killed process are replaced', async () => {
+    const echo = await startEchoServer();
+    const [tcpPort, adminPort] = [await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-upgrade-'));
+    let crashed: MosnodeProcess | undefined;
+    let fresh: MosnodeProcess | undefined;
+    try {
+      crashed = await startMosnode(config({ tcpPort, unixPath: join(dir, 'p.sock'), adminPort, upstream: echo.port }), { dir });
+      crashed.signal('SIGKILL');
+      await crashed.exited;
+      assert.ok(existsSync(join(dir, 'reconfig.sock')), 'SIGKILL leaves reconfig.sock behind');
+      writeFileSync(join(dir, 'listen.sock'), 'not a socket');
+      fresh = await startMosnode(readFileSync(join(dir, 'config.json'), 'utf8'), { dir });
+      assert.ok(fresh.logs.some((l) => l.msg === 'hot upgrade: stale reconfig.sock (no process answers); starting fresh'));
+      assert.equal(await exchange(tcpPort, 'fresh'), 'fresh');
+      // The fresh process can itself be upgraded: its reconfig.sock is live.
+      const next = await startMosnode(readFileSync(join(dir, 'config.json'), 'utf8'), { dir });
+      await next.waitForLog((l) => l.msg === 'hot upgrade: done, this process serves');
+      await fresh.exited;
+      await next.cleanup();
+    } finally {
+      await crashed?.cleanup();
+      await fresh?.cleanup();
+      await echo.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('disable_upgrade: a second start does not take over and fails to bind', async () => {
+    const echo = await startEchoServer();
+    const [tcpPort, adminPort] = [await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-upgrade-'));
+    const c = { ...config({ tcpPort, unixPath: join(dir, 'p.sock'), adminPort, upstream: echo.port }), disable_upgrade: true };
+    let first: MosnodeProcess | undefined;
+    try {
+      first = await startMosnode(c, { dir });
+      assert.equal(existsSync(join(dir, 'reconfig.sock')), false);
+      const r = await runMosnode(['start', '-c', join(dir, 'config.json')]);
+      assert.equal(r.code, 1);
+      assert.equal(await exchange(tcpPort, 'first'), 'first');
+    } finally {
+      await first?.cleanup();
+      await echo.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('HTTP keep-alive and new-connection requests all succeed across two upgrades', async () => {
+    const origin = (await import('node:http')).createServer((_req, res) => res.end('ok'));
+    origin.listen(0, '127.0.0.1');
+    await once(origin, 'listening');
+    const originPort = (origin.address() as { port: number }).port;
+    const [httpPort, adminPort] = [await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-upgrade-'));
+    const c = {
+      servers: [{
+        default_log_path: 'stdout', graceful_timeout: '2s',
+        routers: [{ router_config_name: 'r', virtual_hosts: [{ name: 'all', domains: ['*'], routers: [{ match: { prefix: '/' }, route: { cluster_name: 'origin' } }] }] }],
+        listeners: [{ name: 'http', address: `127.0.0.1:${httpPort}`, bind_port: true, filter_chains: [{ filters: [{ type: 'proxy', config: { downstream_protocol: 'Http1', router_config_name: 'r' } }] }] }],
+      }],
+      cluster_manager: { clusters: [{ name: 'origin', hosts: [{ address: `127.0.0.1:${originPort}` }] }] },
+      admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
+    };
+    const procs: MosnodeProcess[] = [];
+    let running = true;
+    let ok = 0;
+    const failures: string[] = [];
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    const get = (a: Agent | false): Promise<void> => new Promise((resolve) => {
+      const req = request({ host: '127.0.0.1', port: httpPort, path: '/', agent: a }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => { if (res.statusCode === 200 && body === 'ok') ok++; else failures.push(`status ${res.statusCode}`); resolve(); });
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => { failures.push(err.code ?? err.message); resolve(); });
+      req.end();
+    });
+    try {
+      procs.push(await startMosnode(c, { dir }));
+      const loops = [agent, agent, agent, agent, false as const].map(async (a) => { while (running) await get(a); });
+      for (let i = 0; i < 2; i++) {
+        await new Promise((r) => setTimeout(r, 300));
+        const next = await startMosnode(c, { dir });
+        await next.waitForLog((l) => l.msg === 'hot upgrade: done, this process serves');
+        await procs.at(-1)!.exited;
+        procs.push(next);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      running = false;
+      await Promise.all(loops);
+      assert.deepEqual(failures, []);
+      assert.ok(ok > 100, `only ${ok} requests went through`);
+    } finally {
+      running = false;
+      agent.destroy();
+      for (const p of procs) await p.cleanup();
+      origin.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
