@@ -6,9 +6,10 @@
  *   - http-keepalive: HTTP/1.1 keep-alive clients sending back to back;
  *   - http-new-conn:  a new TCP connection for every HTTP request;
  *   - tcp-short:      tcp_proxy sessions of one echo exchange each;
- *   - tcp-stream:     long-lived tcp_proxy echo streams (a message every 20 ms). Without
- *                     connection migration (not built yet) these are cut at the old
- *                     process's drain deadline: counted as "cut", the client reconnects.
+ *   - tcp-stream:     long-lived tcp_proxy echo streams (a message every 20 ms). They
+ *                     migrate to the new process (client and upstream sockets both); one
+ *                     that could not would be cut at the old process's drain deadline:
+ *                     counted as "cut", and the client reconnects.
  *
  *   npx node bench/upgrade.ts            (after npm install; UPGRADES=20 DRAIN_S=2 by default)
  */
@@ -208,7 +209,7 @@ async function main(): Promise<void> {
       const upgrading = list.filter((s) => s.ok && during(s)).map((s) => s.ms);
       process.stdout.write(`| ${kind} | ${list.length} | ${list.length - failed.length} | ${failed.length} | ${[...kinds].map(([k, v]) => `${k}: ${v}`).join(', ') || '-'} | ${pct(steady, 0.99).toFixed(2)} | ${pct(upgrading, 0.99).toFixed(2)} |\n`);
     }
-    process.stdout.write(`\ntcp-stream connections cut by a drain deadline (no migration yet): ${streamCuts}\n`);
+    process.stdout.write(`\ntcp-stream connections cut (not migrated before a drain deadline): ${streamCuts}\n`);
     const sorted = [...handoverMs].sort((a, b) => a - b);
     process.stdout.write(`time from trigger to the new process serving (ms): min ${sorted[0]!.toFixed(0)}, median ${pct(sorted, 0.5).toFixed(0)}, max ${sorted.at(-1)!.toFixed(0)} (includes starting Node and loading the config)\n`);
   } finally {

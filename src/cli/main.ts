@@ -18,6 +18,15 @@ import { upgradePaths, DEFAULT_UPGRADE_TIMEOUTS, type UpgradePaths } from '../se
 import { takeOverFromPredecessor, type Takeover } from '../server/upgrade/takeover.ts';
 import { ReconfigServer } from '../server/upgrade/reconfig-server.ts';
 import { spawnSuccessor } from '../server/upgrade/successor.ts';
+import { ConnectionMigrator } from '../server/upgrade/connection-migrator.ts';
+import { MigrationReceiver } from '../server/upgrade/migration-receiver.ts';
+
+/**
+ * How long a successor accepts migrated connections: the predecessor migrates during its
+ * drain, which graceful_timeout bounds in the usual configs; a drain longer than this
+ * just drains the rest.
+ */
+const MIGRATION_WINDOW_MS = 120_000;
 
 function fail(message: string, code = 1): number {
   process.stderr.write(`mosnode: ${message.replace(/\n/g, '; ')}\n`);
@@ -122,9 +131,18 @@ async function start(args: CliArgs): Promise<number | undefined> {
     logging.flush();
     return fail(describeError(err));
   }
-  if (takeover !== undefined) {
+  if (takeover !== undefined && paths !== undefined) {
+    // Open conn.sock before confirming, so the old process finds it as soon as it drains;
+    // it stays open for as long as the old process may drain.
+    const receiver = MigrationReceiver.open(
+      paths.conn,
+      (identity, kind, sockets) => server.adoptMigrated(identity, kind, sockets),
+      logger,
+      MIGRATION_WINDOW_MS,
+    );
     await takeover.confirm();
     logger.info({ from: takeover.predecessorPid }, 'hot upgrade: done, this process serves');
+    void receiver;
   }
 
   const pidPath = pidFilePath(loaded.config.pid, loaded.path);
@@ -160,7 +178,14 @@ async function start(args: CliArgs): Promise<number | undefined> {
       logger,
       timeouts: DEFAULT_UPGRADE_TIMEOUTS,
       onHandedOver() {
-        server.handOverAndDrain().then(() => exit(0), () => exit(1));
+        void (async () => {
+          const migrator = await ConnectionMigrator.connect(paths.conn, logger, DEFAULT_UPGRADE_TIMEOUTS);
+          await server.handOverAndDrain(migrator && ((listener, migration) => migrator.migrate(listener, migration)));
+          if (migrator !== undefined) {
+            logger.info({ migrated: migrator.migrated, refused: migrator.refused }, 'connection migration: done');
+            migrator.close();
+          }
+        })().then(() => exit(0), () => exit(1));
       },
     });
     try {

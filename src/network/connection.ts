@@ -14,6 +14,23 @@ import type {
 } from '../api/network-filter.ts';
 import { NetworkFilterManager } from './filter-manager.ts';
 import { formatAddress, normalizeIp } from './address.ts';
+import {
+  MIGRATION_KEY,
+  nothingBuffered,
+  startReading,
+  stopReading,
+  type MigrationKind,
+  type MigrationProvider,
+} from './migration.ts';
+
+/** A connection ready to go to a successor process (see network/migration.ts). */
+export interface ConnectionMigration {
+  kind: MigrationKind;
+  /** The downstream socket first, then the filter's extra sockets; reading stopped on all. */
+  sockets: Socket[];
+  commit(): void;
+  abort(): void;
+}
 
 let nextConnectionId = 1;
 
@@ -178,6 +195,37 @@ export class DownstreamConnection implements Connection {
 
   get draining(): boolean {
     return this.#draining;
+  }
+
+  /**
+   * Readies this connection for migration, or undefined when it cannot move right now (no
+   * provider, busy, bytes buffered, half-closed). On success reading is stopped until
+   * abort() (which resumes) or commit() (which forgets the sockets without a FIN).
+   */
+  prepareMigration(): ConnectionMigration | undefined {
+    const provider = this.state.get(MIGRATION_KEY) as MigrationProvider | undefined;
+    const socket = this.#socket;
+    if (provider === undefined || this.#closed || !socket.readable || !socket.writable) return undefined;
+    stopReading(socket);
+    const filterPart = nothingBuffered(socket) ? provider.prepareMigration() : undefined;
+    if (filterPart === undefined) {
+      if (!this.readDisabled || this.#detached) startReading(socket);
+      return undefined;
+    }
+    return {
+      kind: filterPart.kind,
+      sockets: [socket, ...filterPart.extraSockets],
+      commit: () => {
+        filterPart.commit();
+        // destroy() closes our fd only; the successor holds the socket, so no FIN is sent.
+        this.#markClosed('LocalClose');
+        socket.destroy();
+      },
+      abort: () => {
+        filterPart.abort();
+        if (!this.readDisabled || this.#detached) startReading(socket);
+      },
+    };
   }
 
   /** Starts draining: tells the filters once. */

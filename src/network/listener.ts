@@ -125,6 +125,22 @@ export class Listener {
     return Promise.resolve();
   }
 
+  /**
+   * Adopts a connection migrated from the previous process: the listener filters ran
+   * there, so it goes straight to the network filters; `state` carries what they need.
+   */
+  adopt(socket: Socket, state: Map<string, unknown>): void {
+    socket.on('error', () => { /* reported by the connection */ });
+    this.#createConnection(socket, {
+      proceed: true,
+      state,
+      remote: undefined,
+      originalDestination: undefined,
+      pendingData: undefined,
+      pendingEnd: false,
+    });
+  }
+
   /** Closes every live connection, and every socket still in listener filters, at once. */
   closeAllConnections(): void {
     for (const socket of this.#filtering) socket.destroy();

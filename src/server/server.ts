@@ -20,7 +20,13 @@ import { AdminServer } from '../admin/admin-server.ts';
 import { buildListenerHandlers, listenerPath } from './listener-builder.ts';
 import { Stage, stateCodeOf } from './stages.ts';
 import { MosnStates } from '../admin/admin-context.ts';
-import type { ListenerIdentity } from './upgrade/listener-identity.ts';
+import { sameListener, type ListenerIdentity } from './upgrade/listener-identity.ts';
+import type { Socket } from 'node:net';
+import type { ConnectionMigration, DownstreamConnection } from '../network/connection.ts';
+import { MIGRATED_UPSTREAM_KEY, type MigrationKind } from '../network/migration.ts';
+
+/** Sends one connection to the successor; true when it was adopted there. */
+export type MigrateConnection = (listener: ListenerIdentity, migration: ConnectionMigration) => Promise<boolean>;
 import { VERSION } from './version.ts';
 
 /** Listening sockets handed over by a predecessor (hot upgrade), taken by identity. */
@@ -217,12 +223,13 @@ export class MosnServer {
    * After a successor took over: close the admin API at once (the successor serves it on
    * the same socket), then drain like a graceful stop.
    */
-  async handOverAndDrain(): Promise<void> {
+  async handOverAndDrain(migrate?: MigrateConnection): Promise<void> {
     this.#handedOver = true;
     await this.#admin?.close();
     this.#admin = undefined;
     this.#upgrading = false;
-    await this.gracefulStop();
+    this.#stopping ??= this.#gracefulStop(migrate);
+    await this.#stopping;
   }
 
   /** Immediate stop: every socket closed now. */
@@ -232,13 +239,19 @@ export class MosnServer {
     this.#stage = Stage.Stopped;
   }
 
-  async #gracefulStop(): Promise<void> {
+  async #gracefulStop(migrate?: MigrateConnection): Promise<void> {
     const started = Date.now();
     this.#stage = Stage.GracefulStopping;
     this.logger.info({ drainMs: this.#drainTimeMs }, 'graceful stop: draining');
     await Promise.all(this.#listeners.map((l) => l.stopAccepting()));
-    for (const listener of this.#listeners) for (const c of listener.connections) c.drain();
     const deadline = started + this.#drainTimeMs;
+    for (const listener of this.#listeners) {
+      const identity: ListenerIdentity = { kind: 'listener', name: listener.name, address: listener.boundAddress };
+      for (const c of listener.connections) {
+        if (migrate === undefined) c.drain();
+        else void this.#migrateOrDrain(c, identity, migrate, deadline - this.#drainTimeMs / 5);
+      }
+    }
     while (Date.now() < deadline && this.#activeConnections() > 0) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -246,6 +259,37 @@ export class MosnServer {
     if (left > 0) this.logger.warn({ connections: left }, 'graceful stop: drain time is up; closing the connections left');
     await this.stop();
     this.logger.info({ ms: Date.now() - started }, 'stopped');
+  }
+
+  /**
+   * Moves a connection to the successor at the first moment it is idle in userland,
+   * retrying until `giveUpAt`; drains it if it never is, or if the successor refuses.
+   */
+  async #migrateOrDrain(c: DownstreamConnection, listener: ListenerIdentity, migrate: MigrateConnection, giveUpAt: number): Promise<void> {
+    for (let delay = 5; !c.closed; delay = Math.min(delay * 2, 100)) {
+      const migration = c.prepareMigration();
+      if (migration !== undefined) {
+        if (!(await migrate(listener, migration))) c.drain();
+        return;
+      }
+      if (Date.now() + delay >= giveUpAt) break;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+    c.drain();
+  }
+
+  /**
+   * Adopts a connection migrated from the previous process into the listener it belonged
+   * to (same identity rules as inherited sockets). False when no listener matches.
+   */
+  adoptMigrated(identity: ListenerIdentity, kind: MigrationKind, sockets: Socket[]): boolean {
+    const listener = this.#listeners.find((l) => l.accepting && sameListener({ kind: 'listener', name: l.name, address: l.config.address }, identity));
+    const [downstream, upstream] = sockets;
+    if (listener === undefined || downstream === undefined || (kind === 'tcp_proxy') !== (upstream !== undefined)) return false;
+    const state = new Map<string, unknown>();
+    if (upstream !== undefined) state.set(MIGRATED_UPSTREAM_KEY, upstream);
+    listener.adopt(downstream, state);
+    return true;
   }
 
   #activeConnections(): number {

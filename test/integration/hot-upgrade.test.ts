@@ -281,5 +281,78 @@ describe('hot upgrade', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
-});
 
+  test('migration: an idle HTTP/1 keep-alive connection and a TCP-proxy session survive the old process, same sockets', async () => {
+    const origin = (await import('node:http')).createServer((_req, res) => res.end(`ok from ${res.req.url}`));
+    origin.listen(0, '127.0.0.1');
+    await once(origin, 'listening');
+    const upstreamConnections = new Set<Socket>();
+    const echo = createNetServer((s) => { upstreamConnections.add(s); s.on('error', () => {}); s.pipe(s); });
+    const echoPort = await listen(echo);
+    const [httpPort, tcpPort, adminPort] = [await closedPort(), await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-upgrade-'));
+    const c = {
+      servers: [{
+        default_log_path: 'stdout', graceful_timeout: '20s',
+        routers: [{ router_config_name: 'r', virtual_hosts: [{ name: 'all', domains: ['*'], routers: [{ match: { prefix: '/' }, route: { cluster_name: 'origin' } }] }] }],
+        listeners: [
+          { name: 'http', address: `127.0.0.1:${httpPort}`, bind_port: true, filter_chains: [{ filters: [{ type: 'proxy', config: { downstream_protocol: 'Http1', router_config_name: 'r' } }] }] },
+          { name: 'tcp', address: `127.0.0.1:${tcpPort}`, bind_port: true, filter_chains: [{ filters: [{ type: 'tcp_proxy', config: { cluster: 'echo' } }] }] },
+        ],
+      }],
+      cluster_manager: { clusters: [
+        { name: 'origin', hosts: [{ address: `127.0.0.1:${(origin.address() as { port: number }).port}` }] },
+        { name: 'echo', hosts: [{ address: `127.0.0.1:${echoPort}` }] },
+      ] },
+      admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
+    };
+    const procs: MosnodeProcess[] = [];
+    try {
+      procs.push(await startMosnode(c, { dir }));
+      const http = connect(httpPort, '127.0.0.1');
+      const tcp = connect(tcpPort, '127.0.0.1');
+      for (const s of [http, tcp]) { s.on('error', () => {}); await once(s, 'connect'); }
+      const httpClosed = once(http, 'close');
+      const tcpClosed = once(tcp, 'close');
+      const ask = async (path: string): Promise<string> => {
+        http.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+        return String((await once(http, 'data'))[0]);
+      };
+      const echoOnce = async (text: string): Promise<string> => {
+        tcp.write(text);
+        return String((await once(tcp, 'data'))[0]);
+      };
+      assert.match(await ask('/before'), /ok from \/before$/);
+      assert.equal(await echoOnce('before'), 'before');
+
+      const next = await startMosnode(c, { dir });
+      procs.push(next);
+      await next.waitForLog((l) => l.msg === 'hot upgrade: done, this process serves');
+      // With a 20 s drain, the old process exits soon only because nothing was left to drain.
+      const started = Date.now();
+      assert.deepEqual(await procs[0]!.exited, { code: 0, signal: null });
+      assert.ok(Date.now() - started < 5000, `old process took ${Date.now() - started} ms to exit`);
+      await procs[0]!.waitForLog((l) => l.msg === 'connection migration: done' && l.migrated === 2);
+      await next.waitForLog((l) => l.msg === 'connection migration: connections adopted from the previous process' && l.connections === 2);
+
+      // The very same client sockets go on, now served by the new process.
+      const afterHttp = await ask('/after');
+      assert.match(afterHttp, /^HTTP\/1\.1 200/);
+      assert.match(afterHttp, /ok from \/after$/);
+      assert.doesNotMatch(afterHttp, /connection: close/i);
+      assert.equal(await echoOnce('after'), 'after');
+      assert.equal(upstreamConnections.size, 1, 'the upstream TCP connection migrated too: no reconnect');
+      assert.equal(http.destroyed || tcp.destroyed, false);
+      http.destroy();
+      tcp.destroy();
+      await Promise.all([httpClosed, tcpClosed]);
+    } finally {
+      for (const p of procs) await p.cleanup();
+      origin.closeAllConnections();
+      origin.close();
+      for (const s of upstreamConnections) s.destroy();
+      echo.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -21,6 +21,8 @@ export const FrameType = {
   Listeners: 2,
   /** old -> new: every listener was sent. */
   Done: 3,
+  /** old -> new on conn.sock: one live connection, its sockets' fds attached; answered by one byte (1 = adopted). */
+  MigrateConnection: 4,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 

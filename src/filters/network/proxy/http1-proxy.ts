@@ -15,6 +15,7 @@ import type { RouteTable } from '../../../router/route-table.ts';
 import type { HeaderValueOption } from '../../../config/types.ts';
 import type { DownstreamMetrics } from '../../../metrics/metric-bundles.ts';
 import { countResponseStatus } from '../../../metrics/metric-bundles.ts';
+import type { FilterMigration } from '../../../network/migration.ts';
 
 /** Per-route upstream timeout when the route sets none (MOSN's per-route default). */
 const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -47,6 +48,11 @@ interface SocketState {
   headersTimer: NodeJS.Timeout | undefined;
   /** When a request last started or a response last ended (ms). */
   lastActiveAt: number;
+  /**
+   * socket.bytesRead when the connection last became idle; -1 = unknown. Equal to the
+   * current count means the parser holds no partial request: the socket may migrate.
+   */
+  bytesReadWhenIdle: number;
 }
 
 export interface Http1ProxyOptions {
@@ -77,7 +83,13 @@ export class Http1Proxy {
 
   /** Takes over a downstream socket. */
   accept(socket: Socket): void {
-    const state: SocketState = { responses: new Set(), draining: false, headersTimer: undefined, lastActiveAt: Date.now() };
+    const state: SocketState = {
+      responses: new Set(),
+      draining: false,
+      headersTimer: undefined,
+      lastActiveAt: Date.now(),
+      bytesReadWhenIdle: socket.bytesRead === 0 ? 0 : -1,
+    };
     this.#sockets.set(socket, state);
     this.#armHeadersTimer(socket, state);
     socket.once('close', () => clearTimeout(state.headersTimer));
@@ -92,6 +104,24 @@ export class Http1Proxy {
       socket.destroy();
     }, HEADERS_TIMEOUT_MS);
     state.headersTimer.unref();
+  }
+
+  /**
+   * Readies an idle keep-alive socket for migration (reading already stopped by the
+   * caller): no request in flight and not a byte read since the last response ended.
+   */
+  prepareMigration(socket: Socket): FilterMigration | undefined {
+    const state = this.#sockets.get(socket);
+    if (state === undefined || state.draining || state.responses.size > 0 || state.bytesReadWhenIdle !== socket.bytesRead) return undefined;
+    return {
+      kind: 'http1',
+      extraSockets: [],
+      commit: () => {
+        clearTimeout(state.headersTimer);
+        this.#sockets.delete(socket);
+      },
+      abort: () => {},
+    };
   }
 
   /** Drains one socket: close now if idle, else after the response in flight (Connection: close). */
@@ -121,7 +151,7 @@ export class Http1Proxy {
     const socket = req.socket;
     let state = this.#sockets.get(socket);
     if (state === undefined) {
-      state = { responses: new Set(), draining: false, headersTimer: undefined, lastActiveAt: Date.now() };
+      state = { responses: new Set(), draining: false, headersTimer: undefined, lastActiveAt: Date.now(), bytesReadWhenIdle: -1 };
       this.#sockets.set(socket, state);
     }
     const socketState = state;
@@ -145,6 +175,7 @@ export class Http1Proxy {
         if (res.headersSent) countResponseStatus(m, res.statusCode);
         if (!finished) m.requestReset.inc();
       }
+      if (socketState.responses.size === 0) socketState.bytesReadWhenIdle = finished ? socket.bytesRead : -1;
       if (socketState.draining && socketState.responses.size === 0) socket.end();
       else if (finished && socketState.responses.size === 0 && !socket.destroyed) this.#armHeadersTimer(socket, socketState);
     });

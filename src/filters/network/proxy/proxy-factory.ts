@@ -12,6 +12,7 @@ import type { MetricsRegistry } from '../../../metrics/metrics-registry.ts';
 import { downstreamListenerMetrics, downstreamProxyMetrics } from '../../../metrics/metric-bundles.ts';
 import { parseProxyConfig, type ProxyConfig } from './proxy-config.ts';
 import { Http1Proxy, type Http1ProxyOptions } from './http1-proxy.ts';
+import { MIGRATION_KEY, type MigrationProvider } from '../../../network/migration.ts';
 
 interface ParsedProxy {
   config: ProxyConfig;
@@ -55,6 +56,8 @@ export const proxyFactory = defineNetworkFilter<ParsedProxy>({
       onNewConnection() {
         const socket = connection.detachSocket();
         connection.onDrain(() => http.drain(socket));
+        const provider: MigrationProvider = { prepareMigration: () => http.prepareMigration(socket) };
+        connection.state.set(MIGRATION_KEY, provider);
         http.accept(socket);
         return 'Stop';
       },

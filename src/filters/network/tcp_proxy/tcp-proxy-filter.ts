@@ -6,6 +6,15 @@
  * passed through, an idle timeout, and up to `max_connect_attempts` hosts tried.
  */
 import type { Socket } from 'node:net';
+import {
+  MIGRATED_UPSTREAM_KEY,
+  MIGRATION_KEY,
+  nothingBuffered,
+  startReading,
+  stopReading,
+  type FilterMigration,
+  type MigrationProvider,
+} from '../../../network/migration.ts';
 import type { Connection, FilterStatus, ReadFilter, ReadFilterCallbacks } from '../../../api/network-filter.ts';
 import type { UpstreamCluster, UpstreamClusters, UpstreamHost } from '../../../api/upstream.ts';
 import type { Logger } from '../../../core/logger.ts';
@@ -31,6 +40,9 @@ export class TcpProxyFilter implements ReadFilter {
   #abort = new AbortController();
   /** Destroys the upstream if it has not closed a while after the client left. */
   #closeTimer: NodeJS.Timeout | undefined;
+  #upstreamEnded = false;
+  /** Handed to the successor process: every handler here stands down. */
+  #migrated = false;
 
   constructor(config: TcpProxyConfig, clusters: UpstreamClusters, logger: Logger, metrics?: DownstreamMetrics) {
     this.#config = config;
@@ -45,13 +57,22 @@ export class TcpProxyFilter implements ReadFilter {
     this.#metrics?.requestActive.inc();
     this.#connection.onClose(() => {
       this.#metrics?.requestActive.dec();
-      this.#onDownstreamClose();
+      if (!this.#migrated) this.#onDownstreamClose();
     });
+    const provider: MigrationProvider = { prepareMigration: () => this.#prepareMigration() };
+    this.#connection.state.set(MIGRATION_KEY, provider);
     this.#connection.onWritable(() => this.#upstream?.resume());
   }
 
   onNewConnection(): FilterStatus {
     const conn = this.#connection;
+    const migrated = conn.state.get(MIGRATED_UPSTREAM_KEY) as Socket | undefined;
+    if (migrated !== undefined) {
+      // Adopted from the previous process with its upstream connection: carry on with it.
+      conn.state.delete(MIGRATED_UPSTREAM_KEY);
+      this.#onUpstreamConnected(migrated);
+      return 'Continue';
+    }
     const clusterName = selectCluster(
       this.#config,
       { ip: conn.remoteIp, port: conn.remotePort },
@@ -138,14 +159,15 @@ export class TcpProxyFilter implements ReadFilter {
     });
     upstream.on('end', () => {
       // The server half-closed: pass the FIN on, keep the other direction open.
-      conn.write(Buffer.alloc(0), true);
+      this.#upstreamEnded = true;
+      if (!this.#migrated) conn.write(Buffer.alloc(0), true);
     });
     upstream.on('error', (err) => {
       this.#logger.debug({ connection: conn.id, err: describeError(err) }, 'tcp_proxy: upstream socket error');
     });
     upstream.on('close', (hadError) => {
       clearTimeout(this.#closeTimer);
-      if (conn.closed) return;
+      if (conn.closed || this.#migrated) return;
       // A reset upstream resets the client too; a clean close lets pending bytes go first.
       conn.close(hadError ? 'NoFlush' : 'FlushWrite', 'RemoteClose');
     });
@@ -153,6 +175,33 @@ export class TcpProxyFilter implements ReadFilter {
     this.#pending = [];
     if (this.#downstreamEnded) upstream.end();
     conn.readDisable(false);
+  }
+
+  /**
+   * Ready to move to the successor when both directions are idle in userland: nothing
+   * pending before the upstream connected, no half-close, nothing buffered upstream.
+   */
+  #prepareMigration(): FilterMigration | undefined {
+    const upstream = this.#upstream;
+    if (upstream === undefined || this.#pending.length > 0 || this.#downstreamEnded || this.#upstreamEnded) return undefined;
+    stopReading(upstream);
+    if (!nothingBuffered(upstream)) {
+      if (!upstream.isPaused()) startReading(upstream);
+      return undefined;
+    }
+    return {
+      kind: 'tcp_proxy',
+      extraSockets: [upstream],
+      commit: () => {
+        this.#migrated = true;
+        upstream.setTimeout(0);
+        // Our fd only: the successor holds the socket, so no FIN reaches the server.
+        upstream.destroy();
+      },
+      abort: () => {
+        if (!upstream.isPaused()) startReading(upstream);
+      },
+    };
   }
 
   #onDownstreamClose(): void {
