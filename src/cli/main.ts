@@ -8,7 +8,8 @@ import { resolve } from 'node:path';
 import { parseArgs, USAGE, type CliArgs } from './args.ts';
 import { describeError, isMosnError } from '../core/errors.ts';
 import { createLogger, silentLogger } from '../core/logger.ts';
-import { loadConfigFile, defaultConfig } from '../config/load.ts';
+import { loadConfigFile, defaultConfig, parseConfigText } from '../config/load.ts';
+import { fetchRunningConfig } from '../server/upgrade/inherit-config.ts';
 import type { LoadedConfig } from '../config/types.ts';
 import { MosnServer } from '../server/server.ts';
 import { VERSION } from '../server/version.ts';
@@ -35,6 +36,24 @@ function fail(message: string, code = 1): number {
 
 function load(args: CliArgs): LoadedConfig {
   return args.config === undefined ? defaultConfig() : loadConfigFile(resolve(args.config));
+}
+
+/**
+ * MOSN's inherit_old_mosnconfig: take the running process's effective config (served on
+ * mosnconfig.sock) instead of the file's. Without a running process, the file's config.
+ */
+async function inheritConfigIfAsked(fromFile: LoadedConfig, logger: import('../core/logger.ts').Logger): Promise<LoadedConfig> {
+  const { inherit_old_mosnconfig: inherit, disable_upgrade: disabled, uds_dir: udsDir } = fromFile.config;
+  if (!inherit || disabled || udsDir === undefined) return fromFile;
+  const text = await fetchRunningConfig(upgradePaths(udsDir).mosnconfig, DEFAULT_UPGRADE_TIMEOUTS.reconfigMs);
+  if (text === undefined) {
+    logger.warn('inherit_old_mosnconfig: no running mosnode answered on mosnconfig.sock; using the config file');
+    return fromFile;
+  }
+  const inherited = parseConfigText(text, { format: 'json', ...(fromFile.path !== undefined && { path: fromFile.path }) });
+  for (const warning of inherited.warnings) logger.warn(`inherited config: ${warning}`);
+  logger.info('inherit_old_mosnconfig: using the running process\'s config');
+  return inherited;
 }
 
 /** Runs a command. Resolves with an exit code, or undefined while `start` keeps running. */
@@ -98,11 +117,12 @@ async function stop(args: CliArgs): Promise<number> {
 }
 
 async function start(args: CliArgs): Promise<number | undefined> {
-  const loaded = load(args);
-  const serverConfig = loaded.config.servers[0];
+  const fromFile = load(args);
+  const serverConfig = fromFile.config.servers[0];
   const logging = createLogger({ path: serverConfig.default_log_path, level: args.logLevel ?? serverConfig.default_log_level });
   const logger = logging.logger;
-  for (const warning of loaded.warnings) logger.warn(warning);
+  for (const warning of fromFile.warnings) logger.warn(warning);
+  const loaded = await inheritConfigIfAsked(fromFile, logger);
   const server = new MosnServer(loaded, {
     logging,
     drainTimeMs: args.drainTimeS === undefined ? undefined : args.drainTimeS * 1000,
@@ -177,6 +197,7 @@ async function start(args: CliArgs): Promise<number | undefined> {
       target: server,
       logger,
       timeouts: DEFAULT_UPGRADE_TIMEOUTS,
+      document: () => loaded.document,
       onHandedOver() {
         void (async () => {
           const migrator = await ConnectionMigrator.connect(paths.conn, logger, DEFAULT_UPGRADE_TIMEOUTS);

@@ -355,4 +355,34 @@ describe('hot upgrade', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('inherit_old_mosnconfig: the successor takes the running process\'s config instead of its file', async () => {
+    const [httpPort, adminPort] = [await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-upgrade-'));
+    const withBody = (body: string, inherit: boolean) => ({
+      ...(inherit && { inherit_old_mosnconfig: true }),
+      servers: [{
+        default_log_path: 'stdout', graceful_timeout: '2s',
+        routers: [{ router_config_name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routers: [{ match: { prefix: '/' }, direct_response: { status: 200, body } }] }] }],
+        listeners: [{ name: 'http', address: `127.0.0.1:${httpPort}`, bind_port: true, filter_chains: [{ filters: [{ type: 'proxy', config: { downstream_protocol: 'Http1', router_config_name: 'r' } }] }] }],
+      }],
+      admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
+    });
+    let old: MosnodeProcess | undefined;
+    let next: MosnodeProcess | undefined;
+    try {
+      old = await startMosnode(withBody('A', false), { dir });
+      const mode = (await import('node:fs')).statSync(join(dir, 'mosnconfig.sock')).mode & 0o777;
+      assert.equal(mode, 0o600, 'the config (with its secrets) is readable by its owner only');
+      next = await startMosnode(withBody('B', true), { dir });
+      await next.waitForLog((l) => l.msg === 'hot upgrade: done, this process serves');
+      assert.ok(next.logs.some((l) => l.msg === "inherit_old_mosnconfig: using the running process's config"));
+      assert.equal(await (await fetch(`http://127.0.0.1:${httpPort}/`)).text(), 'A');
+      await old.exited;
+    } finally {
+      await old?.cleanup();
+      await next?.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

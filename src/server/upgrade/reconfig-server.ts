@@ -16,6 +16,7 @@ import { connectUnix, type UnixMessageSocket } from '../../core/native.ts';
 import { isUnixSocketLive } from '../../network/listener.ts';
 import type { ListeningSocket } from '../server.ts';
 import { encodeFrame, FrameType, MAX_FDS_PER_FRAME } from './frames.ts';
+import { ConfigServer } from './inherit-config.ts';
 import type { UpgradePaths, UpgradeTimeouts } from './upgrade-paths.ts';
 
 /** What the reconfig server needs from the server it hands over. */
@@ -31,6 +32,8 @@ export interface ReconfigServerOptions {
   timeouts: UpgradeTimeouts;
   /** The successor serves: drain and exit. Called once. */
   onHandedOver(): void;
+  /** The effective config, served on mosnconfig.sock for a successor with inherit_old_mosnconfig. */
+  document(): Record<string, unknown>;
 }
 
 export class ReconfigServer {
@@ -38,6 +41,7 @@ export class ReconfigServer {
   readonly #server: Server;
   #busy = false;
   #handedOver = false;
+  #configServer: ConfigServer | undefined;
   #requests = 0;
 
   constructor(options: ReconfigServerOptions) {
@@ -61,6 +65,7 @@ export class ReconfigServer {
         resolve();
       });
     });
+    this.#configServer = await ConfigServer.listen(this.#options.paths.mosnconfig, this.#options.document, this.#options.logger);
     this.#options.logger.info({ path }, 'hot upgrade: listening for a successor');
   }
 
@@ -75,12 +80,16 @@ export class ReconfigServer {
    */
   close(): Promise<void> {
     this.#removeSocketFile();
+    this.#configServer?.close();
+    this.#configServer = undefined;
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
 
   /** For process exit: remove reconfig.sock now, unless a successor owns it already. */
   closeSync(): void {
-    if (!this.#handedOver) this.#removeSocketFile();
+    if (this.#handedOver) return;
+    this.#removeSocketFile();
+    this.#configServer?.close();
   }
 
   #removeSocketFile(): void {
