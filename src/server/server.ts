@@ -17,6 +17,7 @@ import { Listener } from '../network/listener.ts';
 import { MetricsRegistry } from '../metrics/metrics-registry.ts';
 import { downstreamListenerMetrics } from '../metrics/metric-bundles.ts';
 import { AdminServer } from '../admin/admin-server.ts';
+import { PrometheusSink, parsePrometheusSinks } from '../admin/prometheus-sink.ts';
 import { buildListenerHandlers, listenerPath } from './listener-builder.ts';
 import { Stage, stateCodeOf } from './stages.ts';
 import { MosnStates } from '../admin/admin-context.ts';
@@ -60,6 +61,7 @@ export class MosnServer {
   readonly #listeners: Listener[] = [];
   #clusters: ClusterManager | undefined;
   #admin: AdminServer | undefined;
+  #sinks: PrometheusSink[] = [];
   #stage: Stage = Stage.Init;
   /** True while handing the listeners to a successor: /api/v1/states says Upgrading (13). */
   #upgrading = false;
@@ -145,6 +147,7 @@ export class MosnServer {
         }),
       );
     });
+    this.#sinks = parsePrometheusSinks(this.config.metrics.sinks, warn).map((c) => new PrometheusSink(this.metrics, c, this.logger));
     this.#clusters = clusters;
   }
 
@@ -170,6 +173,11 @@ export class MosnServer {
         const fd = inherited?.take({ kind: 'admin', name: 'admin', address });
         await this.#admin.listen(fd === undefined ? { host: admin.address, port: admin.port_value } : { fd });
         this.logger.info({ address: this.#admin.address(), inherited: fd !== undefined }, 'admin API started');
+      }
+      for (const sink of this.#sinks) {
+        const fd = inherited?.take({ kind: 'metrics', name: 'prometheus', address: `0.0.0.0:${sink.config.port}` });
+        await sink.listen(fd === undefined ? undefined : { fd });
+        this.logger.info({ port: sink.port, endpoint: sink.config.endpoint, inherited: fd !== undefined }, 'prometheus sink started');
       }
     } catch (err) {
       // Listeners may have accepted connections before a later bind failed.
@@ -200,6 +208,10 @@ export class MosnServer {
         sockets.push({ identity: { kind: 'listener', name: listener.name, address: listener.boundAddress }, fd });
       }
     }
+    for (const sink of this.#sinks) {
+      const fd = sink.fd;
+      if (fd !== undefined) sockets.push({ identity: { kind: 'metrics', name: 'prometheus', address: `0.0.0.0:${sink.port}` }, fd });
+    }
     const adminFd = this.#admin?.fd;
     const adminAddress = this.#admin?.address();
     if (adminFd !== undefined && adminAddress !== undefined) {
@@ -227,6 +239,8 @@ export class MosnServer {
     this.#handedOver = true;
     await this.#admin?.close();
     this.#admin = undefined;
+    await Promise.all(this.#sinks.map((s) => s.close()));
+    this.#sinks = [];
     this.#upgrading = false;
     this.#stopping ??= this.#gracefulStop(migrate);
     await this.#stopping;
@@ -302,6 +316,7 @@ export class MosnServer {
     await Promise.all(this.#listeners.map((l) => l.stopAccepting()));
     if (!this.#handedOver) for (const listener of this.#listeners) listener.removeSocketFile();
     await this.#admin?.close();
+    await Promise.all(this.#sinks.map((s) => s.close()));
   }
 
   #adminContext(): ConstructorParameters<typeof AdminServer>[0] {
