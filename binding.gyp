@@ -1,6 +1,7 @@
 # mosnode's native addon: plain C on N-API (node_api.h), so one build loads in every
 # Node version with NAPI_VERSION 8. Built by `node-gyp rebuild` from the "install" script;
-# if it fails, mosnode still runs with hot upgrade off (src/core/native.ts says why).
+# if it fails, mosnode still runs with hot upgrade and shared-memory metrics off
+# (src/core/native.ts says why).
 {
   "targets": [
     {
@@ -8,6 +9,7 @@
       "sources": [
         "native/addon.c",
         "native/napi_util.c",
+        "native/shm_map.c",
         "native/unix_socket.c"
       ],
       "defines": ["NAPI_VERSION=8"],

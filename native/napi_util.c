@@ -21,7 +21,8 @@ static const struct errno_entry errno_table[] = {
     E(ENOMEM),       E(ENOSPC),      E(ENOTCONN),      E(ENOTDIR),      E(ENOTSOCK),
     E(EOPNOTSUPP),   E(EPERM),       E(EPIPE),         E(EPROTO),       E(EPROTONOSUPPORT),
     E(EPROTOTYPE),   E(EROFS),       E(ETIMEDOUT),     E(ETOOMANYREFS), E(EINPROGRESS),
-    E(EALREADY),     E(ENOSYS),      E(ESOCKTNOSUPPORT),
+    E(EALREADY),     E(ENOSYS),      E(ESOCKTNOSUPPORT), E(EFBIG),        E(ENODEV),
+    E(EOVERFLOW),    E(ETXTBSY),     E(EDQUOT),
 };
 #undef E
 
@@ -115,7 +116,8 @@ bool mosnode_get_path(napi_env env, napi_value value, const char *syscall, char 
   }
   if (length >= buf_size) {
     char subject[96];
-    snprintf(subject, sizeof(subject), "(%zu bytes; a unix socket path holds at most %zu)", length,
+    /* buf_size says which path: 108 for a unix socket address, PATH_MAX for a file. */
+    snprintf(subject, sizeof(subject), "(%zu bytes; this path holds at most %zu)", length,
              buf_size - 1);
     mosnode_throw_errno(env, ENAMETOOLONG, syscall, subject);
     return false;

@@ -10,6 +10,9 @@ import { describeError, isMosnError } from '../core/errors.ts';
 import { createLogger, silentLogger } from '../core/logger.ts';
 import { loadConfigFile, defaultConfig, parseConfigText } from '../config/load.ts';
 import { fetchRunningConfig } from '../server/upgrade/inherit-config.ts';
+import { ShmZone } from '../shm/shm-zone.ts';
+import { shmStorage } from '../metrics/shm-storage.ts';
+import { join } from 'node:path';
 import type { LoadedConfig } from '../config/types.ts';
 import { MosnServer } from '../server/server.ts';
 import { VERSION } from '../server/version.ts';
@@ -54,6 +57,27 @@ async function inheritConfigIfAsked(fromFile: LoadedConfig, logger: import('../c
   for (const warning of inherited.warnings) logger.warn(`inherited config: ${warning}`);
   logger.info('inherit_old_mosnconfig: using the running process\'s config');
   return inherited;
+}
+
+/**
+ * Opens the metrics zone `mosn_shm_<shm_zone>` in uds_dir (by default the config file's
+ * folder). Undefined (metrics stay in this process, with a log line) when there is no
+ * config folder or no native addon. Throws when another live instance holds the zone.
+ */
+function openMetricsZone(loaded: LoadedConfig, mode: 'fresh' | 'attach', logger: import('../core/logger.ts').Logger): ShmZone | undefined {
+  const dir = loaded.config.uds_dir;
+  if (dir === undefined) {
+    logger.info('shared-memory metrics are off: no config folder (start with -c FILE, or set uds_dir)');
+    return undefined;
+  }
+  if (native === undefined) {
+    logger.warn({ reason: nativeLoadError }, 'shared-memory metrics are off: the native addon did not load');
+    return undefined;
+  }
+  const path = join(dir, `mosn_shm_${loaded.config.metrics.shm_zone}`);
+  const zone = ShmZone.open(path, loaded.config.metrics.shm_size, { mode, logger: { warn: (message: string) => logger.warn(message) } });
+  logger.info({ path, outcome: zone.outcome, reason: zone.recreateReason, slot: zone.slot }, 'shared-memory metrics zone open');
+  return zone;
 }
 
 /** Runs a command. Resolves with an exit code, or undefined while `start` keeps running. */
@@ -123,10 +147,6 @@ async function start(args: CliArgs): Promise<number | undefined> {
   const logger = logging.logger;
   for (const warning of fromFile.warnings) logger.warn(warning);
   const loaded = await inheritConfigIfAsked(fromFile, logger);
-  const server = new MosnServer(loaded, {
-    logging,
-    drainTimeMs: args.drainTimeS === undefined ? undefined : args.drainTimeS * 1000,
-  });
 
   // Hot upgrade: on unless disable_upgrade, and possible with a uds_dir and the addon.
   let paths: UpgradePaths | undefined;
@@ -139,14 +159,31 @@ async function start(args: CliArgs): Promise<number | undefined> {
   } else {
     paths = upgradePaths(loaded.config.uds_dir);
   }
-  server.setHotUpgradeAvailable(paths !== undefined);
 
   let takeover: Takeover | undefined;
   if (paths !== undefined) takeover = await takeOverFromPredecessor(paths, logger, DEFAULT_UPGRADE_TIMEOUTS);
+
+  // Metrics in a shared-memory zone: a successor re-attaches (counters continue), a plain
+  // start clears it, and a second instance on the same zone is refused before it binds.
+  let zone: ShmZone | undefined;
+  try {
+    zone = openMetricsZone(loaded, takeover !== undefined ? 'attach' : 'fresh', logger);
+  } catch (err) {
+    takeover?.abort(describeError(err));
+    logging.flush();
+    return fail(describeError(err));
+  }
+  const server = new MosnServer(loaded, {
+    logging,
+    drainTimeMs: args.drainTimeS === undefined ? undefined : args.drainTimeS * 1000,
+    ...(zone !== undefined && { metricsStorage: shmStorage(zone) }),
+  });
+  server.setHotUpgradeAvailable(paths !== undefined);
   try {
     await server.start(takeover);
   } catch (err) {
     takeover?.abort(describeError(err));
+    zone?.close();
     logger.error({ err: describeError(err) }, 'start failed');
     logging.flush();
     return fail(describeError(err));
@@ -177,6 +214,7 @@ async function start(args: CliArgs): Promise<number | undefined> {
   let reconfig: ReconfigServer | undefined;
   const exit = (code: number): void => {
     reconfig?.closeSync();
+    zone?.close();
     if (pidPath !== undefined) removePidFileIfOurs(pidPath);
     logging.flush();
     process.exit(code);

@@ -134,8 +134,6 @@ test('mosn_config_dev.json: connection_manager becomes a router; MOSN-ignored ke
     'pprof: not supported by mosnode yet, ignored',
     'servers[0].processor: accepted but not enforced by mosnode yet',
     'cluster_manager.clusters[0].conn_buffer_limit_bytes: accepted but not enforced by mosnode yet',
-    'metrics.shm_zone: accepted but not enforced by mosnode yet',
-    'metrics.shm_size: accepted but not enforced by mosnode yet',
   ]);
   // The document shows the conversion too, with canonical keys.
   const docServer = (document['servers'] as any[])[0];
@@ -444,8 +442,6 @@ test('settings accepted but not enforced yet warn once each, naming the path', (
       `${cluster}.circuit_breakers[0].max_pending_requests`,
       `${cluster}.circuit_breakers[0].max_requests`,
       `${cluster}.circuit_breakers[0].max_retries`,
-      'metrics.shm_zone',
-      'metrics.shm_size',
       'plugins',
     ].map((path) => `${path}: accepted but not enforced by mosnode yet`),
   );

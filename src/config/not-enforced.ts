@@ -69,8 +69,6 @@ export const NOT_ENFORCED_YET: readonly NotEnforced[] = [
   { scope: 'listener', key: 'inspector', isSet: notEmpty },
   { scope: 'listener', key: 'use_original_dst', isSet: notEmpty },
   // metrics and top level
-  { scope: 'metrics', key: 'shm_zone', isSet: notEmpty },
-  { scope: 'metrics', key: 'shm_size', isSet: notEmpty },
   { scope: 'top', key: 'plugins', isSet: notEmpty },
   // routers[].virtual_hosts[] and their routes
   { scope: 'virtual_host', key: 'per_filter_config', isSet: notEmpty },

@@ -26,6 +26,12 @@ export const ErrorCodes = {
   MOSN_ERR_PID_FILE: 'the pid file could not be read or written',
   MOSN_ERR_PROCESS_NOT_RUNNING: 'no running process was found for that pid file',
   MOSN_ERR_USAGE: 'the command line is not valid',
+  MOSN_ERR_SHM_ZONE_IN_USE: 'another live process is attached to the zone, and a fresh start would clear its metrics (two instances configured with the same shm_zone?)',
+  MOSN_ERR_SHM_LOCK_TIMEOUT: "the zone's structural lock stayed held by a live process past the wait limit",
+  MOSN_ERR_SHM_NO_SLOT: 'all process slots of the zone are held by live processes',
+  MOSN_ERR_SHM_SIZE: 'the configured zone size is outside the supported range',
+  MOSN_ERR_SHM_UNAVAILABLE: 'the zone file could not be mapped (no native addon, or a system call failed)',
+  MOSN_ERR_SHM_REPLACED: 'the zone file kept being replaced by other processes while this one opened it',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

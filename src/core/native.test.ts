@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readdirSync, readlinkSync, readFileSync, openSync, closeSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
+import { mkdtempSync, rmSync, readdirSync, readlinkSync, readFileSync, openSync, closeSync, writeFileSync, existsSync, lstatSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import {
   native, nativeLoadError, listenUnix, connectUnix, closeFd, closeFdsQuietly, SCM_MAX_FD, MAX_RECV_BYTES,
-  UnixMessageSocket, type UnixListener, type SystemError,
+  UnixMessageSocket, type UnixListener, type SystemError, mmapFile, releaseMapping, MAX_MAPPING_BYTES,
 } from './native.ts';
 
 const NATIVE_URL = new URL('./native.ts', import.meta.url).href;
@@ -60,6 +60,7 @@ test('the addon loads on Linux', { skip: platformSkip }, () => {
   assert.ok(native, nativeLoadError);
   assert.equal(native.SCM_MAX_FD, SCM_MAX_FD);
   assert.equal(native.MAX_RECV_BYTES, MAX_RECV_BYTES);
+  assert.equal(native.MAX_MAPPING_BYTES, MAX_MAPPING_BYTES);
 });
 
 test('bytes arrive whole and in order, across partial writes; queued sends never interleave', { skip }, async () => {
@@ -339,4 +340,55 @@ test('without the addon, native is undefined and the reason is given', async () 
   const [first, second] = out.trim().split('\n');
   assert.deepEqual(JSON.parse(first!), { native: true, error: 'the native addon is disabled by MOSNODE_DISABLE_NATIVE=1' });
   assert.equal(second, 'ENOSYS');
+});
+
+const mappedRegions = (path: string): number => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((line) => line.endsWith(path)).length;
+
+test('mmapFile creates the file (0600), grows it, and two mappings share every byte', { skip }, () => {
+  const path = join(dir, 'zone-shared');
+  const first = mmapFile(path, 8192);
+  assert.ok(first instanceof ArrayBuffer);
+  assert.equal(first.byteLength, 8192);
+  assert.equal(statSync(path).size, 8192);
+  assert.equal(statSync(path).mode & 0o777, 0o600);
+  assert.ok(new Uint8Array(first).every((byte) => byte === 0));
+  const second = mmapFile(path, 4096);
+  const a = new BigInt64Array(first);
+  const b = new BigInt64Array(second);
+  Atomics.add(a, 3, 5n);
+  Atomics.add(b, 3, 2n);
+  assert.equal(Atomics.load(a, 3), 7n);
+  assert.equal(readFileSync(path).readBigInt64LE(24), 7n, 'the file holds what the mappings wrote');
+  assert.equal(statSync(path).size, 8192, 'a larger file keeps its size');
+  releaseMapping(first);
+  releaseMapping(second);
+});
+
+test('releaseMapping detaches the buffer (views become empty, Atomics throw), then the region is unmapped', { skip }, async () => {
+  const path = join(dir, 'zone-release');
+  const buffer = mmapFile(path, 4096);
+  const view = new Int32Array(buffer);
+  view[0] = 1;
+  assert.equal(mappedRegions(path), 1);
+  releaseMapping(buffer);
+  releaseMapping(buffer);
+  assert.equal(buffer.detached, true);
+  assert.equal(view.length, 0);
+  assert.throws(() => Atomics.add(view, 0, 1), TypeError);
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(mappedRegions(path), 0);
+  assert.equal(readFileSync(path).readInt32LE(0), 1);
+});
+
+test('mmapFile errors: missing folder, not a regular file, sizes out of range, bad arguments', { skip }, () => {
+  assert.throws(() => mmapFile(join(dir, 'missing', 'zone'), 4096), (err) => code(err) === 'ENOENT' && (err as SystemError).syscall === 'open');
+  assert.throws(() => mmapFile(dir, 4096), (err) => code(err) === 'EISDIR');
+  assert.throws(() => mmapFile('/dev/null', 4096), (err) => code(err) === 'EINVAL' && /\/dev\/null/.test((err as Error).message));
+  assert.throws(() => mmapFile(join(dir, 'zero'), 0), RangeError);
+  assert.throws(() => mmapFile(join(dir, 'huge'), MAX_MAPPING_BYTES + 1), RangeError);
+  assert.throws(() => native!.mmapFile(join(dir, 'frac'), 1.5), RangeError);
+  assert.throws(() => native!.mmapFile(42 as unknown as string, 4096), TypeError);
+  assert.throws(() => native!.releaseMapping({} as ArrayBuffer), TypeError);
+  assert.throws(() => mmapFile(join(dir, 'x'.repeat(5000)), 4096), (err) => code(err) === 'ENAMETOOLONG');
 });

@@ -1,13 +1,15 @@
 /**
  * @module core/native
  * The native addon (native/*.c, built by node-gyp into build/Release/mosnode_native.node)
- * and a small promise API over it: unix stream sockets that carry file descriptors
- * (SCM_RIGHTS), for hot upgrade. The C side never blocks; this module polls it with short
- * timers (1 ms, doubling up to 20 ms) until a deadline, so the event loop never stalls.
+ * and a small API over it: unix stream sockets that carry file descriptors (SCM_RIGHTS),
+ * for hot upgrade, and shared file mappings (`mmapFile`), for the shared-memory metrics
+ * zone (shm/). The C side never blocks; this module polls the sockets with short timers
+ * (1 ms, doubling up to 20 ms) until a deadline, so the event loop never stalls.
  *
  * When the addon cannot load, `native` is undefined and `nativeLoadError` says why;
- * mosnode still proxies, and callers log "hot upgrade is off: <nativeLoadError>". The
- * socket functions then throw or reject with code `ENOSYS`.
+ * mosnode still proxies, and callers log "hot upgrade is off: <nativeLoadError>" (or
+ * "shared-memory metrics are off: ..."). The socket and mapping functions then throw or
+ * reject with code `ENOSYS`.
  *
  * Errors carry Node's shape: `code` is an errno name ("ENOENT", "EADDRINUSE"), plus
  * `errno` and `syscall` when a system call failed. Codes added here: `ETIMEDOUT` (a
@@ -68,10 +70,19 @@ export interface NativeAddon {
   recvMsg(fd: number, maxBytes: number, maxFds: number): ReceivedMessage | null;
   /** Closes an fd. Throws EBADF if it is not open. */
   closeFd(fd: number): void;
+  /** Largest `sizeBytes` mmapFile accepts (1 TiB). */
+  readonly MAX_MAPPING_BYTES: number;
+  /** See the exported mmapFile. */
+  mmapFile(path: string, sizeBytes: number): ArrayBuffer;
+  /** See the exported releaseMapping. */
+  releaseMapping(buffer: ArrayBuffer): void;
 }
 
 /** The addon version this module was written for; another version is refused. */
-export const EXPECTED_ADDON_VERSION = 1;
+export const EXPECTED_ADDON_VERSION = 2;
+
+/** Largest `sizeBytes` of one mapping (1 TiB): a guard against typos, far above any zone. */
+export const MAX_MAPPING_BYTES = 2 ** 40;
 
 /**
  * Most fds one message can carry: the kernel's SCM_MAX_FD. There is no limit on a whole
@@ -485,4 +496,35 @@ export function connectUnix(path: string, timeoutMs: number): Promise<UnixMessag
   } catch (err) {
     return Promise.reject(err);
   }
+}
+
+/**
+ * Maps the file `path` read/write and shared: every process that maps the same file sees
+ * the same bytes, and Atomics on typed arrays over the returned buffer are atomic across
+ * those processes. The file is created (mode 0600) if missing and grown to `sizeBytes`
+ * (zero-filled, its blocks reserved so a full disk is ENOSPC here, not a crash later) if
+ * smaller; a larger file keeps its size and only its first `sizeBytes` are mapped. It must
+ * be a regular file (EINVAL otherwise).
+ *
+ * The mapping lives as long as the returned ArrayBuffer (and any view over it); it is
+ * unmapped when that is garbage-collected, or soon after releaseMapping. Throws Node-style
+ * system errors (ENOENT for a missing folder, EACCES, ENOSPC...), ERR_OUT_OF_RANGE for a
+ * size outside [1, MAX_MAPPING_BYTES], ENOTSUP on a runtime that forbids external
+ * ArrayBuffers, ENOSYS without the addon.
+ */
+export function mmapFile(path: string, sizeBytes: number): ArrayBuffer {
+  checkInteger('sizeBytes', sizeBytes, 1, MAX_MAPPING_BYTES);
+  return addon().mmapFile(path, sizeBytes);
+}
+
+/**
+ * Detaches a buffer returned by mmapFile: every view over it becomes empty (reads give
+ * undefined, Atomics throw), so no code can reach the memory any more, and the mapping is
+ * unmapped as soon as Node frees the buffer's storage (at once or on the next turn of the
+ * event loop). Idempotent. Call it once nothing should use the mapping; there is
+ * deliberately no direct munmap, which would leave live views over unmapped memory.
+ */
+export function releaseMapping(buffer: ArrayBuffer): void {
+  if (buffer.detached) return;
+  addon().releaseMapping(buffer);
 }

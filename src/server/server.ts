@@ -14,7 +14,7 @@ import { FilterRegistry } from '../api/registry.ts';
 import { registerBuiltinFilters } from '../filters/index.ts';
 import { ClusterManager } from '../upstream/cluster-manager.ts';
 import { Listener } from '../network/listener.ts';
-import { MetricsRegistry } from '../metrics/metrics-registry.ts';
+import { MetricsRegistry, type MetricStorage } from '../metrics/metrics-registry.ts';
 import { downstreamListenerMetrics } from '../metrics/metric-bundles.ts';
 import { AdminServer } from '../admin/admin-server.ts';
 import { PrometheusSink, parsePrometheusSinks } from '../admin/prometheus-sink.ts';
@@ -46,6 +46,8 @@ export interface ServerOptions {
   logging: LoggerHandle;
   /** Overrides `graceful_timeout` for the drain (CLI --drain-time-s), ms. */
   drainTimeMs?: number | undefined;
+  /** Where metric values live; default: this process (a shared-memory zone in production). */
+  metricsStorage?: MetricStorage | undefined;
 }
 
 export class MosnServer {
@@ -68,6 +70,7 @@ export class MosnServer {
   /** A successor serves on our sockets: leave their files alone on the way out. */
   #handedOver = false;
   #hotUpgradeAvailable = false;
+  readonly #sharedMetrics: boolean;
   #stopping: Promise<void> | undefined;
 
   constructor(loaded: LoadedConfig, options: ServerOptions) {
@@ -76,8 +79,9 @@ export class MosnServer {
     this.#logging = options.logging;
     this.logger = options.logging.logger;
     this.#drainTimeMs = options.drainTimeMs ?? this.config.servers[0].graceful_timeout;
+    this.#sharedMetrics = options.metricsStorage !== undefined;
     const matcher = this.config.metrics.stats_matcher;
-    this.metrics = new MetricsRegistry({ statsMatcher: matcher });
+    this.metrics = new MetricsRegistry(options.metricsStorage === undefined ? { statsMatcher: matcher } : { statsMatcher: matcher, storage: options.metricsStorage });
   }
 
   get stage(): Stage {
@@ -334,7 +338,7 @@ export class MosnServer {
       },
       metrics: this.metrics,
       logPath: this.config.servers[0].default_log_path,
-      features: () => ({ hot_upgrade: this.#hotUpgradeAvailable, shared_memory_metrics: false }),
+      features: () => ({ hot_upgrade: this.#hotUpgradeAvailable, shared_memory_metrics: this.#sharedMetrics }),
     };
   }
 
