@@ -7,10 +7,11 @@
  * `upstream.cluster.<name>` and `upstream.cluster.<name>.host.<address>`.
  * Where MOSN counts "active" things with a counter it decrements, these are gauges: the
  * exported value is the same, and a gauge says what the number means.
- * Histograms (request_time, request_duration_time) are not here yet; their `_total`
- * counters are. Depends only on metrics/.
+ * request_time is a histogram in shared memory (metrics/histogram.ts); request_duration_time
+ * upstream comes with the L7 upstream path. Depends only on metrics/.
  */
 import type { Counter, Gauge, MetricGroup, MetricsRegistry } from './metrics-registry.ts';
+import type { Histogram } from './histogram.ts';
 import { DownstreamKeys, GLOBAL_PROXY_NAME, MetricLabelNames, MetricTypes, UpstreamKeys } from './names.ts';
 
 /** What a listener (and, per proxy filter, the proxy) counts about its downstream side. */
@@ -23,8 +24,8 @@ export interface DownstreamMetrics {
   readonly requestTotal: Counter;
   readonly requestActive: Gauge;
   readonly requestReset: Counter;
-  /** Sum of request times, in milliseconds. */
-  readonly requestTimeTotal: Counter;
+  /** Request times (ms), from the first byte of the request to the end of the response. */
+  readonly requestTime: Histogram;
   /** Sum of time spent in mosnode itself, in milliseconds. */
   readonly processTimeTotal: Counter;
   readonly requestFailed: Counter;
@@ -145,7 +146,7 @@ function downstreamMetrics(group: MetricGroup): DownstreamMetrics {
     requestTotal: group.counter(DownstreamKeys.requestTotal),
     requestActive: group.gauge(DownstreamKeys.requestActive),
     requestReset: group.counter(DownstreamKeys.requestReset),
-    requestTimeTotal: group.counter(DownstreamKeys.requestTimeTotal),
+    requestTime: group.histogram(DownstreamKeys.requestTime),
     processTimeTotal: group.counter(DownstreamKeys.processTimeTotal),
     requestFailed: group.counter(DownstreamKeys.requestFailed),
     request200Total: group.counter(DownstreamKeys.request200Total),

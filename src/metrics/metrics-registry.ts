@@ -12,6 +12,8 @@
  * Depends on nothing else in mosnode.
  */
 
+import { Histogram, LATENCY_BOUNDS_MS, estimatePercentile } from './histogram.ts';
+
 /** A monotonic count (requests, bytes, connections opened). */
 export interface Counter {
   readonly value: number;
@@ -75,6 +77,13 @@ export interface MetricGroup {
   gauge(key: string): Gauge;
   /** The exported metrics of this group, in creation order. */
   metrics(): IterableIterator<[key: string, kind: MetricKind, value: number]>;
+  /**
+   * The histogram under `key` (values in ms; default bounds LATENCY_BOUNDS_MS), created at
+   * its first call from counter cells `<key>.bucket_<i>`, `<key>.count`, `<key>.sum_us`.
+   */
+  histogram(key: string, bounds?: readonly number[]): Histogram;
+  /** The exported histograms of this group, in creation order. */
+  histograms(): IterableIterator<[key: string, histogram: Histogram]>;
 }
 
 /** `{type: {namespace: {key: "value"}}}`: MOSN's /api/v1/stats body, keys sorted at every level. */
@@ -144,6 +153,7 @@ class RegisteredGroup implements MetricGroup {
   readonly #exported: boolean;
   readonly #entries = new Map<string, Entry>();
   readonly #unexported = new Map<string, Entry>();
+  readonly #histograms = new Map<string, Histogram>();
 
   constructor(type: string, labels: MetricLabels, storage: MetricStorage, excludedKeys: ReadonlySet<string>, exported: boolean) {
     this.type = type;
@@ -165,6 +175,21 @@ class RegisteredGroup implements MetricGroup {
 
   *metrics(): IterableIterator<[key: string, kind: MetricKind, value: number]> {
     for (const [key, entry] of this.#entries) yield [key, entry.kind, entry.metric.value];
+  }
+
+  histogram(key: string, bounds: readonly number[] = LATENCY_BOUNDS_MS): Histogram {
+    let histogram = this.#histograms.get(key);
+    if (histogram === undefined) {
+      const exported = this.#exported && !this.#excludedKeys.has(key);
+      const storage = exported ? this.#storage : processLocalStorage;
+      histogram = new Histogram(bounds, (suffix) => storage.counter(`${this.name}.${key}.${suffix}`));
+      if (exported) this.#histograms.set(key, histogram);
+    }
+    return histogram;
+  }
+
+  histograms(): IterableIterator<[key: string, histogram: Histogram]> {
+    return this.#histograms.entries();
   }
 
   #get(key: string, kind: MetricKind): Counter | Gauge {
@@ -250,6 +275,16 @@ function renderSnapshot(groups: Iterable<MetricGroup>): StatsSnapshot {
     let values = namespaces.get(group.namespace);
     if (values === undefined) namespaces.set(group.namespace, (values = new Map()));
     for (const [key, , value] of group.metrics()) values.set(key, String(value));
+    for (const [key, histogram] of group.histograms()) {
+      // MOSN shows a histogram as derived values; these are the count, the sum and percentiles.
+      const snap = histogram.snapshot();
+      values.set(`${key}_count`, String(snap.count));
+      values.set(`${key}_sum_ms`, String(snap.sumMs));
+      for (const p of [50, 90, 99]) {
+        const estimate = estimatePercentile(snap, p);
+        values.set(`${key}_P${p}_ms`, Number.isNaN(estimate) ? '0' : estimate.toFixed(3));
+      }
+    }
   }
   // Sorted like Go's encoding/json sorts map keys, so the body is stable and diffable.
   const snapshot: StatsSnapshot = {};

@@ -34,9 +34,8 @@ export const DownstreamKeys = {
   requestTotal: 'request_total',
   requestActive: 'request_active',
   requestReset: 'request_reset',
-  /** A histogram in MOSN (exported as request_time_min / request_time_max). */
+  /** A histogram (ms): Prometheus buckets; count, sum and percentiles in /api/v1/stats. */
   requestTime: 'request_time',
-  requestTimeTotal: 'request_time_total',
   /** A histogram in MOSN. */
   processTime: 'process_time',
   processTimeTotal: 'process_time_total',

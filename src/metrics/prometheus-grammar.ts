@@ -18,6 +18,7 @@ export function assertValidExposition(text: string): void {
   if (text !== '' && !text.endsWith('\n')) throw new Error('exposition must end with a newline');
   const lines = text.split('\n').slice(0, -1);
   const typed = new Set<string>();
+  const histograms = new Set<string>();
   const finished = new Set<string>();
   let current: string | undefined;
   lines.forEach((line, i) => {
@@ -27,6 +28,7 @@ export function assertValidExposition(text: string): void {
     if (type !== null) {
       if (typed.has(type[1]!)) throw new Error(`${where}: second TYPE line for ${type[1]}`);
       typed.add(type[1]!);
+      if (type[2] === 'histogram' || type[2] === 'summary') histograms.add(type[1]!);
       return;
     }
     if (line.startsWith('#')) {
@@ -35,7 +37,12 @@ export function assertValidExposition(text: string): void {
     }
     const sample = SAMPLE.exec(line);
     if (sample === null) throw new Error(`${where}: not a valid sample`);
-    const name = sample[1]!;
+    // A histogram's _bucket, _sum and _count samples belong to its family.
+    const base = sample[1]!.replace(/_(bucket|sum|count)$/, '');
+    const name = histograms.has(base) ? base : sample[1]!;
+    if (histograms.has(base) && sample[1]!.endsWith('_bucket') && !/[{,]le="[^"]*"/.test(line)) {
+      throw new Error(`${where}: a histogram bucket without an le label`);
+    }
     if (name !== current) {
       if (current !== undefined) finished.add(current);
       if (finished.has(name)) throw new Error(`${where}: samples of ${name} are not together`);

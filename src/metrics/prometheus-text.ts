@@ -58,5 +58,33 @@ export function renderPrometheusText(registry: MetricsRegistry): string {
   for (const [name, family] of families) {
     out += `# TYPE ${name} ${family.kind === 'counter' ? 'counter' : 'gauge'}\n${family.samples.join('\n')}\n`;
   }
+  return out + renderHistograms(registry);
+}
+
+/** Histograms as Prometheus histograms: cumulative `_bucket{le}` series (ms), `_sum` (ms), `_count`. */
+function renderHistograms(registry: MetricsRegistry): string {
+  const families = new Map<string, string[]>();
+  for (const group of registry.groups()) {
+    const labels = Object.keys(group.labels)
+      .sort()
+      .map((label) => `${flattenLabelName(label)}="${escapeLabelValue(group.labels[label]!)}"`);
+    const withLabels = (extra: string[]): string => (labels.length + extra.length === 0 ? '' : `{${[...labels, ...extra].join(',')}}`);
+    for (const [key, histogram] of group.histograms()) {
+      const name = flattenMetricName(`${group.type}_${key}`);
+      const snap = histogram.snapshot();
+      let samples = families.get(name);
+      if (samples === undefined) families.set(name, (samples = []));
+      let cumulative = 0;
+      snap.buckets.forEach((n, i) => {
+        cumulative += n;
+        const le = i < snap.bounds.length ? String(snap.bounds[i]) : '+Inf';
+        samples!.push(`${name}_bucket${withLabels([`le="${le}"`])} ${cumulative}`);
+      });
+      samples.push(`${name}_sum${withLabels([])} ${formatValue(snap.sumMs)}`);
+      samples.push(`${name}_count${withLabels([])} ${snap.count}`);
+    }
+  }
+  let out = '';
+  for (const [name, samples] of families) out += `# TYPE ${name} histogram\n${samples.join('\n')}\n`;
   return out;
 }

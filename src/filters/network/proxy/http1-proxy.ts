@@ -163,14 +163,14 @@ export class Http1Proxy {
       m.requestTotal.inc();
       m.requestActive.inc();
     }
-    const started = Date.now();
+    const started = performance.now();
     res.on('close', () => {
       socketState.responses.delete(res);
       socketState.lastActiveAt = Date.now();
       const finished = res.writableFinished;
       for (const m of metrics) {
         m.requestActive.dec();
-        m.requestTimeTotal.inc(Date.now() - started);
+        m.requestTime.observe(performance.now() - started);
         // A response that never started has no status to count: it was reset.
         if (res.headersSent) countResponseStatus(m, res.statusCode);
         if (!finished) m.requestReset.inc();
