@@ -4,9 +4,12 @@
  * counter (shm/, an Atomics.add on a BigInt64Array over the mmap'd zone): `inc()`, and
  * `inc(n)` with n above the cached deltas (1024+, one BigInt per call), plus a gauge
  * inc/dec pair and 4 processes incrementing one shm counter at once (cache-line
- * contention). Run: `node bench/shm-counter.ts`. Each case runs in a process of its own
- * and is the best of several rounds after a warm-up. prom-client is not a dependency of
- * mosnode, so it is not measured here. Not a test: nothing here asserts a time.
+ * contention), prom-client's counter and histogram for comparison (a devDependency, only
+ * for this), and "a request's worth": the metric updates the HTTP proxy makes per request
+ * (listener and proxy bundles: total, active up and down, status, request_time histogram,
+ * bytes), process-local and in shm. Run: `node bench/shm-counter.ts`. Each case runs in a
+ * process of its own and is the best of several rounds after a warm-up. Not a test:
+ * nothing here asserts a time.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,6 +17,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MetricsRegistry } from '../src/metrics/metrics-registry.ts';
 import { ShmZone } from '../src/shm/shm-zone.ts';
+import { shmStorage } from '../src/metrics/shm-storage.ts';
+import { countResponseStatus, downstreamListenerMetrics, downstreamProxyMetrics, type DownstreamMetrics } from '../src/metrics/metric-bundles.ts';
+import promClient from 'prom-client';
+
+/** The updates http1-proxy.ts makes for one request (and its connection's byte counts). */
+function requestUpdates(bundles: DownstreamMetrics[]): () => void {
+  return () => {
+    for (const m of bundles) {
+      m.requestTotal.inc();
+      m.requestActive.inc();
+    }
+    for (const m of bundles) {
+      m.requestActive.dec();
+      m.requestTime.observe(0.8);
+      countResponseStatus(m, 200);
+    }
+    bundles[0]!.bytesReadTotal.inc(80);
+    bundles[0]!.bytesWriteTotal.inc(120);
+  };
+}
 
 const OPS_PER_ROUND = 10_000_000;
 const ROUNDS = 5;
@@ -39,6 +62,34 @@ const CASES = {
   'shm gauge inc() + dec()': (zonePath: string) => {
     const gauge = ShmZone.open(zonePath, ZONE_BYTES, { mode: 'attach' }).gauge('downstream.listener.x.request_active');
     return { run: () => { gauge.inc(); gauge.dec(); }, read: () => gauge.share };
+  },
+  'prom-client Counter.inc()': () => {
+    const counter = new promClient.Counter({ name: 'c', help: 'c', registers: [] });
+    return { run: () => counter.inc(), read: () => 0 };
+  },
+  'prom-client Counter.inc() with a label': () => {
+    const counter = new promClient.Counter({ name: 'c', help: 'c', labelNames: ['listener'], registers: [] });
+    const child = counter.labels('x');
+    return { run: () => child.inc(), read: () => 0 };
+  },
+  'prom-client Histogram.observe()': () => {
+    const histogram = new promClient.Histogram({ name: 'h', help: 'h', buckets: [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000], registers: [] });
+    return { run: () => histogram.observe(0.8), read: () => 0 };
+  },
+  'mosnode histogram observe() (shm)': (zonePath: string) => {
+    const registry = new MetricsRegistry({ storage: shmStorage(ShmZone.open(zonePath, ZONE_BYTES, { mode: 'attach' })) });
+    const h = registry.group('downstream', { listener: 'x' }).histogram('request_time');
+    return { run: () => h.observe(0.8), read: () => h.snapshot().count };
+  },
+  "a request's metric updates, process-local": () => {
+    const registry = new MetricsRegistry();
+    const bundles = [downstreamListenerMetrics(registry, 'request-bench'), downstreamProxyMetrics(registry, 'request-bench')];
+    return { run: requestUpdates(bundles), read: () => bundles[0]!.requestTotal.value };
+  },
+  "a request's metric updates, shm": (zonePath: string) => {
+    const registry = new MetricsRegistry({ storage: shmStorage(ShmZone.open(zonePath, ZONE_BYTES, { mode: 'attach' })) });
+    const bundles = [downstreamListenerMetrics(registry, 'request-bench'), downstreamProxyMetrics(registry, 'request-bench')];
+    return { run: requestUpdates(bundles), read: () => bundles[0]!.requestTotal.value };
   },
 } as const;
 
@@ -91,7 +142,6 @@ try {
   // Every run's increments, none lost: 5 processes x (warm-up + rounds).
   const expected = 5 * (OPS_PER_ROUND / 4 + ROUNDS * OPS_PER_ROUND);
   console.log(`shm counter total: ${owner.counter('downstream.listener.x.request_total').value.toLocaleString('en')} (expected ${expected.toLocaleString('en')})`);
-  console.log('prom-client: not measured (not a dependency of mosnode)');
 } finally {
   owner.close();
   rmSync(dir, { recursive: true, force: true });
