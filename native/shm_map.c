@@ -58,7 +58,7 @@ static void finalize_mapping(napi_env env, void *data, void *hint) {
 static void *map_file(napi_env env, const char *path, size_t size) {
   int fd;
   do {
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return mosnode_throw_errno(env, errno, "open", path);
 

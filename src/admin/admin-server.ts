@@ -6,6 +6,7 @@
  * or on an already-bound socket inherited during a hot upgrade, and close() lets the port
  * go at once. Depends on admin/ and core/ only; the server layer builds the AdminContext.
  */
+import { drainHttpServer } from './drain-http-server.ts';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { MosnError, describeError } from '../core/errors.ts';
@@ -107,6 +108,12 @@ export class AdminServer {
    * Stops accepting, closes idle keep-alive sockets at once and busy ones after the grace
    * time. Resolves when the listening socket is closed; calling it again returns the same promise.
    */
+  /** After a hot upgrade: let admin clients finish on the successor without failing a request. */
+  drain(): Promise<void> {
+    this.#closing ??= this.#server.listening ? drainHttpServer(this.#server, this.#closeGraceMs * 5) : Promise.resolve();
+    return this.#closing;
+  }
+
   close(): Promise<void> {
     this.#closing ??= new Promise<void>((resolve) => {
       if (!this.#server.listening) {

@@ -12,6 +12,7 @@ import type { Logger } from '../core/logger.ts';
 import { MosnError, describeError } from '../core/errors.ts';
 import type { MetricsRegistry } from '../metrics/metrics-registry.ts';
 import { renderPrometheusText } from '../metrics/prometheus-text.ts';
+import { drainHttpServer } from './drain-http-server.ts';
 
 export interface PrometheusSinkConfig {
   port: number;
@@ -99,5 +100,10 @@ export class PrometheusSink {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
     });
+  }
+
+  /** After a hot upgrade: scrapers on open connections finish; the successor serves the socket. */
+  drain(): Promise<void> {
+    return this.#server.listening ? drainHttpServer(this.#server, 5_000) : Promise.resolve();
   }
 }

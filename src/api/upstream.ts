@@ -41,6 +41,12 @@ export interface UpstreamCluster {
    * `circuit_breakers.max_connections` is reached. The socket allows half-close.
    */
   connectTcp(host: UpstreamHost, options?: ConnectTcpOptions): Promise<Socket>;
+  /**
+   * Counts an already-connected socket to one of this cluster's hosts (a connection
+   * migrated from the previous process) as connectTcp would, without counting a new
+   * connection. False when its peer is not one of the cluster's hosts (left uncounted).
+   */
+  adoptTcp(socket: Socket, options?: Pick<ConnectTcpOptions, 'session'>): boolean;
 }
 
 export interface ConnectTcpOptions {

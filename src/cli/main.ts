@@ -146,6 +146,18 @@ async function start(args: CliArgs): Promise<number | undefined> {
   const logging = createLogger({ path: serverConfig.default_log_path, level: args.logLevel ?? serverConfig.default_log_level });
   const logger = logging.logger;
   for (const warning of fromFile.warnings) logger.warn(warning);
+  // SIGHUP is handled from the first moment: Node's default action would kill a process
+  // that has just taken over, while its predecessor is already draining. Until the
+  // reconfig server listens, one SIGHUP is kept and acted on then.
+  let onHangup: (() => void) | undefined;
+  let hangupQueued = false;
+  process.on('SIGHUP', () => {
+    if (onHangup !== undefined) onHangup();
+    else if (!hangupQueued) {
+      hangupQueued = true;
+      logger.info('SIGHUP: still starting; the hot upgrade follows once this process serves');
+    }
+  });
   const loaded = await inheritConfigIfAsked(fromFile, logger);
 
   // Hot upgrade: on unless disable_upgrade, and possible with a uds_dir and the addon.
@@ -191,12 +203,7 @@ async function start(args: CliArgs): Promise<number | undefined> {
   if (takeover !== undefined && paths !== undefined) {
     // Open conn.sock before confirming, so the old process finds it as soon as it drains;
     // it stays open for as long as the old process may drain.
-    const receiver = MigrationReceiver.open(
-      paths.conn,
-      (identity, kind, sockets) => server.adoptMigrated(identity, kind, sockets),
-      logger,
-      MIGRATION_WINDOW_MS,
-    );
+    const receiver = MigrationReceiver.open(paths.conn, server, logger, MIGRATION_WINDOW_MS, DEFAULT_UPGRADE_TIMEOUTS.frameMs);
     await takeover.confirm();
     logger.info({ from: takeover.predecessorPid }, 'hot upgrade: done, this process serves');
     void receiver;
@@ -255,14 +262,24 @@ async function start(args: CliArgs): Promise<number | undefined> {
       logger.warn({ err: describeError(err) }, 'hot upgrade is off: cannot listen on reconfig.sock');
     }
   }
-  process.on('SIGHUP', () => {
-    if (reconfig === undefined) {
+  let successorPending = false;
+  onHangup = () => {
+    const current = reconfig;
+    if (current === undefined) {
       logger.warn('SIGHUP: hot upgrade is off; ignored');
-      return;
+    } else if (current.handedOver) {
+      logger.info('SIGHUP: this process has handed over and is draining; ignored (signal the new process)');
+    } else if (current.busy || successorPending) {
+      logger.info('SIGHUP: a hot upgrade is already under way; ignored');
+    } else {
+      successorPending = true;
+      const before = current.requests;
+      spawnSuccessor(logger, () => current.requests > before, () => {
+        successorPending = false;
+      });
     }
-    const before = reconfig.requests;
-    spawnSuccessor(logger, () => reconfig.requests > before);
-  });
+  };
+  if (hangupQueued) onHangup();
   process.on('SIGUSR1', () => {
     logging.reopen();
     logger.info('SIGUSR1: log file reopened');

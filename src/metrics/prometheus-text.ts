@@ -81,7 +81,9 @@ function renderHistograms(registry: MetricsRegistry): string {
         samples!.push(`${name}_bucket${withLabels([`le="${le}"`])} ${cumulative}`);
       });
       samples.push(`${name}_sum${withLabels([])} ${formatValue(snap.sumMs)}`);
-      samples.push(`${name}_count${withLabels([])} ${snap.count}`);
+      // _count is the +Inf bucket by definition; reading the count cell separately could
+      // disagree while another process updates the same cells.
+      samples.push(`${name}_count${withLabels([])} ${cumulative}`);
     }
   }
   let out = '';

@@ -15,6 +15,7 @@ import type {
 import { NetworkFilterManager } from './filter-manager.ts';
 import { formatAddress, normalizeIp } from './address.ts';
 import {
+  MIGRATED_SOCKETS,
   MIGRATION_KEY,
   nothingBuffered,
   startReading,
@@ -216,6 +217,7 @@ export class DownstreamConnection implements Connection {
       kind: filterPart.kind,
       sockets: [socket, ...filterPart.extraSockets],
       commit: () => {
+        MIGRATED_SOCKETS.add(socket);
         filterPart.commit();
         // destroy() closes our fd only; the successor holds the socket, so no FIN is sent.
         this.#markClosed('LocalClose');
@@ -281,7 +283,7 @@ export class DownstreamConnection implements Connection {
   };
 
   #onSocketClose = (): void => {
-    if (this.#onBytes !== undefined) {
+    if (this.#onBytes !== undefined && !MIGRATED_SOCKETS.has(this.#socket)) {
       // What a detached owner, or a listener filter's peek, moved without us seeing it.
       const read = this.#socket.bytesRead - this.#reportedRead;
       const written = this.#socket.bytesWritten - this.#reportedWritten;

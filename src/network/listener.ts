@@ -9,6 +9,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { unlinkSync, existsSync, statSync } from 'node:fs';
 import { native } from '../core/native.ts';
+import { MIGRATED_SOCKETS } from './migration.ts';
 import type { ListenerConfig } from '../config/types.ts';
 import type { ListenerFilter } from '../api/listener-filter.ts';
 import type { Logger } from '../core/logger.ts';
@@ -17,12 +18,17 @@ import { DownstreamConnection } from './connection.ts';
 import { runListenerFilters } from './listener-filter-runner.ts';
 import { parseAddress, formatAddress, type ParsedAddress } from './address.ts';
 
+/** Pending connections the kernel queues per listener (net.core.somaxconn caps it). */
+const LISTEN_BACKLOG = 1024;
+
 /** Counters a listener updates; the metrics layer provides them. */
 export interface ListenerStats {
-  onConnectionOpen(): void;
+  /** `adopted`: migrated from the previous process, which counted it already. */
+  onConnectionOpen(adopted: boolean): void;
   /** Per chunk read or written (and a remainder at close). */
   onBytes(read: number, written: number): void;
-  onConnectionClose(): void;
+  /** `migrated`: it went on in the successor; not a connection that ended. */
+  onConnectionClose(migrated: boolean): void;
 }
 
 export interface ListenerHandlers {
@@ -96,11 +102,12 @@ export class Listener {
     const a = this.#address;
     try {
       if (inherited !== undefined) {
-        await this.#listenOnce(inherited);
+        // listen() again on an inherited socket would reset its backlog to Node's 511.
+        await this.#listenOnce({ ...inherited, backlog: LISTEN_BACKLOG });
       } else if (a.kind === 'unix') {
         await this.#listenUnix(a.path);
       } else {
-        await this.#listenOnce({ host: a.host, port: a.port, reusePort: this.config.reuseport, backlog: 1024 });
+        await this.#listenOnce({ host: a.host, port: a.port, reusePort: this.config.reuseport, backlog: LISTEN_BACKLOG });
       }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -131,14 +138,11 @@ export class Listener {
    */
   adopt(socket: Socket, state: Map<string, unknown>): void {
     socket.on('error', () => { /* reported by the connection */ });
-    this.#createConnection(socket, {
-      proceed: true,
-      state,
-      remote: undefined,
-      originalDestination: undefined,
-      pendingData: undefined,
-      pendingEnd: false,
-    });
+    this.#createConnection(
+      socket,
+      { proceed: true, state, remote: undefined, originalDestination: undefined, pendingData: undefined, pendingEnd: false },
+      true,
+    );
   }
 
   /** Closes every live connection, and every socket still in listener filters, at once. */
@@ -183,12 +187,12 @@ export class Listener {
     }
     let fd: number;
     try {
-      fd = native.unixListen(path, 1024);
+      fd = native.unixListen(path, LISTEN_BACKLOG);
     } catch (err) {
       throw Object.assign(new Error((err as Error).message), { code: (err as NodeJS.ErrnoException).code });
     }
     this.#boundInode = statSync(path).ino;
-    await this.#listenOnce({ fd });
+    await this.#listenOnce({ fd, backlog: LISTEN_BACKLOG });
   }
 
   /**
@@ -229,7 +233,7 @@ export class Listener {
     );
   }
 
-  #createConnection(socket: Socket, filtered: Awaited<ReturnType<typeof runListenerFilters>> | undefined): void {
+  #createConnection(socket: Socket, filtered: Awaited<ReturnType<typeof runListenerFilters>> | undefined, adopted = false): void {
     const connection = new DownstreamConnection(socket, {
       listenerName: this.name,
       idleTimeoutMs: this.config.connection_idle_timeout,
@@ -242,10 +246,10 @@ export class Listener {
       },
     });
     this.#connections.add(connection);
-    this.#stats?.onConnectionOpen();
+    this.#stats?.onConnectionOpen(adopted);
     connection.onClose(() => {
       this.#connections.delete(connection);
-      this.#stats?.onConnectionClose();
+      this.#stats?.onConnectionClose(MIGRATED_SOCKETS.has(socket));
     });
     try {
       this.#handlers.installNetworkFilters(connection);

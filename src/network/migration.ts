@@ -16,6 +16,12 @@ export const MIGRATED_UPSTREAM_KEY = 'mosnode.migrated-upstream';
 
 export type MigrationKind = 'http1' | 'tcp_proxy';
 
+/**
+ * Sockets handed to a successor. Their 'close' here is not a connection ending (it goes on
+ * in the successor), so counters of closes and bytes skip them; active gauges still drop.
+ */
+export const MIGRATED_SOCKETS = new WeakSet<Socket>();
+
 /** What a filter hands over besides the downstream socket. */
 export interface FilterMigration {
   kind: MigrationKind;

@@ -26,6 +26,9 @@ import type { Socket } from 'node:net';
 import type { ConnectionMigration, DownstreamConnection } from '../network/connection.ts';
 import { MIGRATED_UPSTREAM_KEY, type MigrationKind } from '../network/migration.ts';
 
+/** Which built-in network filter owns each kind of migrated connection. */
+const MIGRATION_FILTER_TYPE: Record<MigrationKind, string> = { http1: 'proxy', tcp_proxy: 'tcp_proxy' };
+
 /** Sends one connection to the successor; true when it was adopted there. */
 export type MigrateConnection = (listener: ListenerIdentity, migration: ConnectionMigration) => Promise<boolean>;
 import { VERSION } from './version.ts';
@@ -136,16 +139,16 @@ export class MosnServer {
       const stats = downstreamListenerMetrics(this.metrics, listenerConfig.name);
       this.#listeners.push(
         new Listener(listenerConfig, handlers, this.logger, {
-          onConnectionOpen() {
-            stats.connectionTotal.inc();
+          onConnectionOpen(adopted) {
+            if (!adopted) stats.connectionTotal.inc();
             stats.connectionActive.inc();
           },
           onBytes(read, written) {
             if (read > 0) stats.bytesReadTotal.inc(read);
             if (written > 0) stats.bytesWriteTotal.inc(written);
           },
-          onConnectionClose() {
-            stats.connectionDestroy.inc();
+          onConnectionClose(migrated) {
+            if (!migrated) stats.connectionDestroy.inc();
             stats.connectionActive.dec();
           },
         }),
@@ -241,13 +244,13 @@ export class MosnServer {
    */
   async handOverAndDrain(migrate?: MigrateConnection): Promise<void> {
     this.#handedOver = true;
-    await this.#admin?.close();
+    // The successor serves admin and metrics on the same sockets: ours drain meanwhile.
+    const operatorServers = Promise.all([this.#admin?.drain(), ...this.#sinks.map((s) => s.drain())]);
     this.#admin = undefined;
-    await Promise.all(this.#sinks.map((s) => s.close()));
     this.#sinks = [];
     this.#upgrading = false;
     this.#stopping ??= this.#gracefulStop(migrate);
-    await this.#stopping;
+    await Promise.all([this.#stopping, operatorServers]);
   }
 
   /** Immediate stop: every socket closed now. */
@@ -297,17 +300,40 @@ export class MosnServer {
   }
 
   /**
-   * Adopts a connection migrated from the previous process into the listener it belonged
-   * to (same identity rules as inherited sockets). False when no listener matches.
+   * The listener that can take a connection migrated from the previous process: the one
+   * it belonged to (same identity rules as inherited sockets) whose filter chain still
+   * runs the protocol that owns it. Undefined: the old process keeps and drains it.
    */
-  adoptMigrated(identity: ListenerIdentity, kind: MigrationKind, sockets: Socket[]): boolean {
-    const listener = this.#listeners.find((l) => l.accepting && sameListener({ kind: 'listener', name: l.name, address: l.config.address }, identity));
+  #adoptingListener(identity: ListenerIdentity, kind: MigrationKind): Listener | undefined {
+    const filterType = MIGRATION_FILTER_TYPE[kind];
+    return this.#listeners.find(
+      (l) =>
+        l.accepting &&
+        sameListener({ kind: 'listener', name: l.name, address: l.config.address }, identity) &&
+        (l.config.filter_chains[0]?.filters ?? []).some((f) => f.type === filterType),
+    );
+  }
+
+  /** Phase one of a migration: could this process take such a connection? */
+  canAdopt(identity: ListenerIdentity, kind: MigrationKind): boolean {
+    return this.#adoptingListener(identity, kind) !== undefined;
+  }
+
+  /**
+   * Phase two: the old process let go of these sockets (created paused): hand them to the
+   * listener, then let them read. Sockets no listener takes any more are closed (our fd only).
+   */
+  adopt(identity: ListenerIdentity, kind: MigrationKind, sockets: Socket[]): void {
+    const listener = this.#adoptingListener(identity, kind);
     const [downstream, upstream] = sockets;
-    if (listener === undefined || downstream === undefined || (kind === 'tcp_proxy') !== (upstream !== undefined)) return false;
+    if (listener === undefined || downstream === undefined || (kind === 'tcp_proxy') !== (upstream !== undefined)) {
+      for (const s of sockets) s.destroy();
+      return;
+    }
     const state = new Map<string, unknown>();
     if (upstream !== undefined) state.set(MIGRATED_UPSTREAM_KEY, upstream);
     listener.adopt(downstream, state);
-    return true;
+    upstream?.resume();
   }
 
   #activeConnections(): number {

@@ -15,6 +15,8 @@ import { createLoadBalancer } from './balancers/balancer-factory.ts';
 import type { LoadBalancer } from './balancers/load-balancer.ts';
 import { connectTcp } from './tcp-connect.ts';
 import type { MetricsRegistry } from '../metrics/metrics-registry.ts';
+import { MIGRATED_SOCKETS } from '../network/migration.ts';
+import { formatAddress, normalizeIp } from '../network/address.ts';
 import {
   upstreamClusterMetrics,
   upstreamHostMetrics,
@@ -179,19 +181,41 @@ export class Cluster implements UpstreamCluster {
       }
       throw err;
     }
+    this.#countClose(socket, host, session);
+    return socket;
+  }
+
+  adoptTcp(socket: Socket, options: Pick<ConnectTcpOptions, 'session'> = {}): boolean {
+    const peer = formatAddress(normalizeIp(socket.remoteAddress ?? ''), socket.remotePort);
+    const host = this.#hostSet.hosts.find((h) => h.address === peer || formatAddress(h.ip, h.port) === peer);
+    if (host === undefined) return false;
+    const session = options.session ?? false;
+    this.#activeConnections++;
+    host.onConnectionOpen();
+    if (session) host.onRequestStart();
+    this.#metrics?.connectionActive.inc();
+    this.#metricsOf(host)?.connectionActive.inc();
+    socket.once('close', () => host.onConnectionClose());
+    this.#countClose(socket, host, session);
+    return true;
+  }
+
+  /** Counts the end of a connection; one handed to a successor only leaves the active counts. */
+  #countClose(socket: Socket, host: Host, session: boolean): void {
+    const clusterMetrics = this.#metrics;
+    const hostMetrics = this.#metricsOf(host);
     socket.once('close', () => {
       this.#activeConnections--;
       if (session) host.onRequestEnd();
-      if (clusterMetrics !== undefined) {
-        clusterMetrics.connectionActive.dec();
-        clusterMetrics.connectionClose.inc();
-        clusterMetrics.bytesReadTotal.inc(socket.bytesRead);
-        clusterMetrics.bytesWriteTotal.inc(socket.bytesWritten);
-      }
+      const migrated = MIGRATED_SOCKETS.has(socket);
+      clusterMetrics?.connectionActive.dec();
       hostMetrics?.connectionActive.dec();
+      if (migrated) return;
+      clusterMetrics?.connectionClose.inc();
+      clusterMetrics?.bytesReadTotal.inc(socket.bytesRead);
+      clusterMetrics?.bytesWriteTotal.inc(socket.bytesWritten);
       hostMetrics?.connectionClose.inc();
     });
-    return socket;
   }
 
   /**

@@ -1,9 +1,12 @@
 /**
  * @module server/upgrade/connection-migrator
- * The old process's half of connection migration: dials the successor's conn.sock and
- * sends it live connections, one MigrateConnection frame each with the sockets' fds
- * attached; the successor answers one byte per frame (1 = adopted). Frames and answers
- * are matched in order (one stream, FIFO), so several migrations may be in flight.
+ * The old process's half of connection migration, in two phases so that a connection is
+ * never alive in both processes: (1) send MigrateConnection `{id}` with the sockets' fds;
+ * the successor holds them without reading and answers `{id, ok}`; (2) on ok, send
+ * MigrationCommit `{id}` and close our copies (close() only: no FIN, the socket lives on
+ * there). Anything unexpected (a timeout, a wrong id, EOF) breaks the channel: the
+ * connection in flight is aborted (the successor, never committed, drops its copies) and
+ * every later one is drained here. Migrations run one at a time.
  */
 import type { Socket } from 'node:net';
 import type { Logger } from '../../core/logger.ts';
@@ -12,6 +15,7 @@ import { connectUnix, type UnixMessageSocket } from '../../core/native.ts';
 import type { ConnectionMigration } from '../../network/connection.ts';
 import { encodeFrame, FrameType } from './frames.ts';
 import type { ListenerIdentity } from './listener-identity.ts';
+import { readMigrationFrame } from './migration-wire.ts';
 import type { UpgradeTimeouts } from './upgrade-paths.ts';
 
 function fdOf(socket: Socket): number {
@@ -25,6 +29,8 @@ export class ConnectionMigrator {
   readonly #logger: Logger;
   readonly #timeouts: UpgradeTimeouts;
   #broken = false;
+  #nextId = 1;
+  #queue: Promise<unknown> = Promise.resolve();
   migrated = 0;
   refused = 0;
 
@@ -51,34 +57,44 @@ export class ConnectionMigrator {
   }
 
   /**
-   * Sends one connection. Resolves true when the successor adopted it (the migration is
-   * committed: our copies are gone without a FIN), false otherwise (it was aborted: the
-   * connection goes on here and should be drained).
+   * Sends one connection. Resolves true when the successor took it (committed: our copies
+   * are gone without a FIN), false when it goes on here (aborted: drain it).
    */
-  async migrate(listener: ListenerIdentity, migration: ConnectionMigration): Promise<boolean> {
+  migrate(listener: ListenerIdentity, migration: ConnectionMigration): Promise<boolean> {
+    const run = this.#queue.then(() => this.#migrateOne(listener, migration));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #migrateOne(listener: ListenerIdentity, migration: ConnectionMigration): Promise<boolean> {
     if (this.#broken) {
       migration.abort();
       return false;
     }
+    const id = this.#nextId++;
     try {
       const fds = migration.sockets.map(fdOf);
-      await this.#peer.send(encodeFrame(FrameType.MigrateConnection, { listener, kind: migration.kind }), fds, this.#timeouts.frameMs);
-      const answer = await this.#peer.receiveExactly(1, this.#timeouts.frameMs, 0);
-      if (answer.bytes.length === 1 && answer.bytes[0] === 1) {
-        migration.commit();
-        this.migrated++;
-        return true;
+      await this.#peer.send(encodeFrame(FrameType.MigrateConnection, { id, listener, kind: migration.kind }), fds, this.#timeouts.frameMs);
+      const answer = await readMigrationFrame(this.#peer, this.#timeouts.frameMs, 0);
+      if (answer === undefined || answer.type !== FrameType.MigrationAnswer || answer.payload['id'] !== id) {
+        throw new Error(answer === undefined ? 'the successor closed conn.sock' : 'an answer out of order');
       }
-      if (answer.bytes.length === 0) this.#broken = true;
-      this.refused++;
+      if (answer.payload['ok'] !== true) {
+        this.refused++;
+        migration.abort();
+        return false;
+      }
+      // From the moment the commit is on its way, the connection is the successor's.
+      await this.#peer.send(encodeFrame(FrameType.MigrationCommit, { id }), [], this.#timeouts.frameMs);
+      migration.commit();
+      this.migrated++;
+      return true;
     } catch (err) {
-      // Whether the successor got the fds is unknown now: it closes what it cannot use,
-      // and we keep serving our copy, so nothing is lost either way.
       this.#broken = true;
-      this.#logger.warn({ err: describeError(err) }, 'connection migration: conn.sock failed; draining the rest');
+      this.#logger.warn({ err: describeError(err) }, 'connection migration: conn.sock failed; this connection and the rest are drained here');
+      migration.abort();
+      return false;
     }
-    migration.abort();
-    return false;
   }
 
   close(): void {

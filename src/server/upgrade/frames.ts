@@ -7,6 +7,16 @@
  */
 
 export const FRAME_MAGIC = Buffer.from('MOSN');
+
+/**
+ * What a new process writes first on reconfig.sock: the magic and the protocol version.
+ * A connection that does not say it (a port scanner, a stuck client) never starts a
+ * hand-over, and an old binary speaking another version is refused before anything moves.
+ */
+export const RECONFIG_HELLO_BYTES = 5;
+export function reconfigHello(): Buffer {
+  return Buffer.concat([FRAME_MAGIC, Buffer.from([PROTOCOL_VERSION])]);
+}
 export const PROTOCOL_VERSION = 1;
 export const HEADER_BYTES = 10;
 /** No control message is anywhere near this; a larger length means a bad peer. */
@@ -21,8 +31,15 @@ export const FrameType = {
   Listeners: 2,
   /** old -> new: every listener was sent. */
   Done: 3,
-  /** old -> new on conn.sock: one live connection, its sockets' fds attached; answered by one byte (1 = adopted). */
+  /**
+   * old -> new on conn.sock: one live connection `{id, listener, kind}`, its sockets' fds
+   * attached. The new process holds them WITHOUT reading and answers MigrationAnswer.
+   */
   MigrateConnection: 4,
+  /** new -> old: `{id, ok}`: ok = the connection can be adopted (nothing happened yet). */
+  MigrationAnswer: 5,
+  /** old -> new: `{id}`: the old process has let go; adopt and start reading. */
+  MigrationCommit: 6,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 

@@ -15,7 +15,7 @@ import { describeError } from '../../core/errors.ts';
 import { connectUnix, type UnixMessageSocket } from '../../core/native.ts';
 import { isUnixSocketLive } from '../../network/listener.ts';
 import type { ListeningSocket } from '../server.ts';
-import { encodeFrame, FrameType, MAX_FDS_PER_FRAME } from './frames.ts';
+import { encodeFrame, FrameType, MAX_FDS_PER_FRAME, RECONFIG_HELLO_BYTES, reconfigHello } from './frames.ts';
 import { ConfigServer } from './inherit-config.ts';
 import type { UpgradePaths, UpgradeTimeouts } from './upgrade-paths.ts';
 
@@ -100,19 +100,44 @@ export class ReconfigServer {
     }
   }
 
+  /** True once a successor serves: this process only drains from here on. */
+  get handedOver(): boolean {
+    return this.#handedOver;
+  }
+
+  /** True while a hand-over is under way. */
+  get busy(): boolean {
+    return this.#busy;
+  }
+
   #onRequest(socket: Socket): void {
     socket.on('error', () => {});
-    if (this.#busy || this.#handedOver) {
-      // One hand-over at a time: a second asker gets no byte and starts on its own.
-      socket.destroy();
-      return;
-    }
-    this.#busy = true;
-    this.#requests++;
-    socket.end(Buffer.from([0]));
-    void this.#handOver().finally(() => {
-      this.#busy = false;
-    });
+    // Only a peer that says the protocol's hello within a second starts anything.
+    let received = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), 1_000);
+    const onData = (chunk: Buffer): void => {
+      received = Buffer.concat([received, chunk]);
+      if (received.length < RECONFIG_HELLO_BYTES) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      if (!received.subarray(0, RECONFIG_HELLO_BYTES).equals(reconfigHello())) {
+        this.#options.logger.warn('hot upgrade: a peer on reconfig.sock did not speak this protocol version; ignored');
+        socket.destroy();
+        return;
+      }
+      if (this.#busy || this.#handedOver) {
+        // One hand-over at a time: a second asker gets no byte and starts on its own.
+        socket.destroy();
+        return;
+      }
+      this.#busy = true;
+      this.#requests++;
+      socket.end(Buffer.from([0]));
+      void this.#handOver().finally(() => {
+        this.#busy = false;
+      });
+    };
+    socket.on('data', onData);
   }
 
   async #handOver(): Promise<void> {
@@ -135,7 +160,9 @@ export class ReconfigServer {
       if (serving.bytes.length !== 1) throw new Error('the new process closed the socket before it served (see its log)');
       // From here on the successor serves: free reconfig.sock for it, then acknowledge.
       this.#handedOver = true;
-      await this.close();
+      // Not awaiting the close callback: it waits for every client of reconfig.sock, and a
+      // lingering one must not hold the hand-over. The name is free at once.
+      void this.close();
       await peer.send(Buffer.from([0]), [], timeouts.frameMs).catch(() => {});
       peer.close();
       logger.info({ ms: Date.now() - started }, 'hot upgrade: stage 3/3, the new process serves; draining');

@@ -13,7 +13,7 @@ import type { Logger } from '../../core/logger.ts';
 import { describeError } from '../../core/errors.ts';
 import { listenUnix, closeFdsQuietly, type UnixMessageSocket } from '../../core/native.ts';
 import type { InheritedSockets } from '../server.ts';
-import { decodeHeader, FrameType, HEADER_BYTES, MAX_FDS_PER_FRAME } from './frames.ts';
+import { decodeHeader, FrameType, HEADER_BYTES, MAX_FDS_PER_FRAME, reconfigHello } from './frames.ts';
 import { sameListener, type ListenerIdentity } from './listener-identity.ts';
 import type { UpgradePaths, UpgradeTimeouts } from './upgrade-paths.ts';
 
@@ -93,6 +93,7 @@ function askForHandOver(path: string, timeoutMs: number): Promise<'accepted' | '
     };
     const timer = setTimeout(() => done('refused'), timeoutMs);
     socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'absent' : 'refused'));
+    socket.once('connect', () => socket.write(reconfigHello()));
     socket.once('data', () => done('accepted'));
     socket.once('end', () => done('refused'));
   });
@@ -146,7 +147,13 @@ async function readFrame(socket: UnixMessageSocket, timeoutMs: number): Promise<
     closeFdsQuietly(head.fds);
     throw err;
   }
-  const body = header.length === 0 ? { bytes: Buffer.alloc(0), fds: [] } : await socket.receiveExactly(header.length, timeoutMs, MAX_FDS_PER_FRAME);
+  let body: { bytes: Buffer; fds: number[] };
+  try {
+    body = header.length === 0 ? { bytes: Buffer.alloc(0), fds: [] } : await socket.receiveExactly(header.length, timeoutMs, MAX_FDS_PER_FRAME);
+  } catch (err) {
+    closeFdsQuietly(head.fds);
+    throw err;
+  }
   const fds = [...head.fds, ...body.fds];
   try {
     return { type: header.type, payload: JSON.parse(body.bytes.toString('utf8')), fds };

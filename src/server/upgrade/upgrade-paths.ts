@@ -9,9 +9,9 @@ export interface UpgradePaths {
   reconfig: string;
   /** The new process listens here; the old one sends its listening sockets over it. */
   listen: string;
-  /** Connection migration (not built yet). */
+  /** The new process listens here; the old one migrates live connections over it. */
   conn: string;
-  /** inherit_old_mosnconfig (not built yet). */
+  /** The running process serves its config here (inherit_old_mosnconfig). */
   mosnconfig: string;
 }
 

@@ -37,6 +37,13 @@ const IDLE_CLOSE_SPREAD_MS = 2_000;
  */
 const DRAIN_IDLE_MS = 1_000;
 
+/**
+ * A keep-alive connection migrates only after this long without a request: node:http's
+ * parser may hold the start of a next request that arrived with the previous one, which
+ * socket.bytesRead cannot tell apart; a client that paused mid-request this long is rare.
+ */
+const MIGRATE_IDLE_MS = 250;
+
 /** Hop-by-hop headers (RFC 9110 §7.6.1) never cross the proxy. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
@@ -113,6 +120,7 @@ export class Http1Proxy {
   prepareMigration(socket: Socket): FilterMigration | undefined {
     const state = this.#sockets.get(socket);
     if (state === undefined || state.draining || state.responses.size > 0 || state.bytesReadWhenIdle !== socket.bytesRead) return undefined;
+    if (Date.now() - state.lastActiveAt < MIGRATE_IDLE_MS) return undefined;
     return {
       kind: 'http1',
       extraSockets: [],

@@ -7,6 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import {
+  MIGRATED_SOCKETS,
   MIGRATED_UPSTREAM_KEY,
   MIGRATION_KEY,
   nothingBuffered,
@@ -53,7 +54,8 @@ export class TcpProxyFilter implements ReadFilter {
 
   initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
     this.#connection = callbacks.connection;
-    this.#metrics?.requestTotal.inc();
+    // A session migrated from the previous process was counted there already.
+    if (!this.#connection.state.has(MIGRATED_UPSTREAM_KEY)) this.#metrics?.requestTotal.inc();
     this.#metrics?.requestActive.inc();
     this.#connection.onClose(() => {
       this.#metrics?.requestActive.dec();
@@ -68,8 +70,11 @@ export class TcpProxyFilter implements ReadFilter {
     const conn = this.#connection;
     const migrated = conn.state.get(MIGRATED_UPSTREAM_KEY) as Socket | undefined;
     if (migrated !== undefined) {
-      // Adopted from the previous process with its upstream connection: carry on with it.
+      // Adopted from the previous process with its upstream connection: carry on with it,
+      // counted on its cluster and host here from now on.
       conn.state.delete(MIGRATED_UPSTREAM_KEY);
+      const name = selectCluster(this.#config, { ip: conn.remoteIp, port: conn.remotePort }, { ip: conn.localIp, port: conn.localPort });
+      if (name !== undefined) this.#clusters.getCluster(name)?.adoptTcp(migrated, { session: true });
       this.#onUpstreamConnected(migrated);
       return 'Continue';
     }
@@ -194,6 +199,7 @@ export class TcpProxyFilter implements ReadFilter {
       extraSockets: [upstream],
       commit: () => {
         this.#migrated = true;
+        MIGRATED_SOCKETS.add(upstream);
         upstream.setTimeout(0);
         // Our fd only: the successor holds the socket, so no FIN reaches the server.
         upstream.destroy();
