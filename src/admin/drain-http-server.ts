@@ -7,6 +7,7 @@
  * `graceMs`. Depends on node:http only.
  */
 import type { Server } from 'node:http';
+import { Server as NetServer } from 'node:net';
 
 const IDLE_CLOSE_MS = 1_000;
 
@@ -17,7 +18,9 @@ export function drainHttpServer(server: Server, graceMs: number): Promise<void> 
     });
     const idle = setTimeout(() => server.closeIdleConnections(), IDLE_CLOSE_MS);
     const cut = setTimeout(() => server.closeAllConnections(), graceMs);
-    server.close(() => {
+    // http.Server.close() would also close idle keep-alive connections at once, racing
+    // with the client's next request: stop accepting the net.Server way instead.
+    NetServer.prototype.close.call(server, () => {
       clearTimeout(idle);
       clearTimeout(cut);
       resolve();

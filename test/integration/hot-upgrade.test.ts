@@ -385,4 +385,140 @@ describe('hot upgrade', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('a SIGHUP right after a takeover upgrades again instead of killing the new process; SIGHUP to the draining one is ignored', async () => {
+    const echo = await startEchoServer();
+    const [tcpPort, adminPort] = [await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-upgrade-'));
+    const procs: MosnodeProcess[] = [];
+    try {
+      procs.push(await startMosnode(config({ tcpPort, unixPath: join(dir, 'p.sock'), adminPort, upstream: echo.port }), { dir }));
+      const next = await startMosnode(readFileSync(join(dir, 'config.json'), 'utf8'), { dir, waitRunning: false });
+      procs.push(next);
+      // As early as the new process has a pid file: the old one is draining by then.
+      await next.waitForLog((l) => l.msg === 'mosnode is running');
+      next.signal('SIGHUP');
+      procs[0]!.signal('SIGHUP');
+      await procs[0]!.exited;
+      const exitedNext = await next.exited;
+      assert.deepEqual(exitedNext, { code: 0, signal: null }, 'the new process was not killed by the signal');
+      assert.ok(procs[0]!.logs.some((l) => /SIGHUP: this process has handed over/.test(String(l.msg))) || procs[0]!.logs.some((l) => /SIGHUP: a hot upgrade is already under way/.test(String(l.msg))));
+      const third = Number(readFileSync(join(dir, 'mosnode.pid'), 'utf8').trim());
+      assert.notEqual(third, next.child.pid);
+      assert.equal(await states(adminPort), `pid=${third}&state=6`);
+      assert.equal(await exchange(tcpPort, 'third'), 'third');
+    } finally {
+      for (const p of procs) await p.cleanup();
+      await echo.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a bare or silent client on reconfig.sock starts no hand-over and does not hold a real one', async () => {
+    const echo = await startEchoServer();
+    const [tcpPort, adminPort] = [await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-upgrade-'));
+    const procs: MosnodeProcess[] = [];
+    const lingering: Socket[] = [];
+    try {
+      procs.push(await startMosnode(config({ tcpPort, unixPath: join(dir, 'p.sock'), adminPort, upstream: echo.port }), { dir }));
+      for (let i = 0; i < 2; i++) {
+        const s = connect({ path: join(dir, 'reconfig.sock'), allowHalfOpen: true });
+        s.on('error', () => {});
+        lingering.push(s);
+      }
+      lingering[1]!.write('GET / HTTP/1.1\r\n\r\n');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(await states(adminPort), `pid=${procs[0]!.child.pid}&state=6`, 'still Running, not Upgrading');
+      const next = await startMosnode(readFileSync(join(dir, 'config.json'), 'utf8'), { dir });
+      procs.push(next);
+      await next.waitForLog((l) => l.msg === 'hot upgrade: done, this process serves');
+      assert.ok(!next.logs.some((l) => /no acknowledgement/.test(String(l.msg))));
+      assert.deepEqual(await procs[0]!.exited, { code: 0, signal: null });
+    } finally {
+      for (const s of lingering) s.destroy();
+      for (const p of procs) await p.cleanup();
+      await echo.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a migrated TCP session is refused by a listener that now runs another protocol, and drained by the old process', async () => {
+    const upstreamConnections = new Set<Socket>();
+    const echo = createNetServer((s) => { upstreamConnections.add(s); s.on('close', () => upstreamConnections.delete(s)); s.on('error', () => {}); s.pipe(s); });
+    const echoPort = await listen(echo);
+    const [tcpPort, adminPort] = [await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-upgrade-'));
+    const tcpChain = { filter_chains: [{ filters: [{ type: 'tcp_proxy', config: { cluster: 'up' } }] }] };
+    const httpChain = { filter_chains: [{ filters: [{ type: 'proxy', config: { downstream_protocol: 'Http1', router_config_name: 'r' } }] }] };
+    const make = (chain: object) => ({
+      servers: [{
+        default_log_path: 'stdout', graceful_timeout: '1s',
+        routers: [{ router_config_name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routers: [{ match: { prefix: '/' }, direct_response: { status: 200, body: 'http now' } }] }] }],
+        listeners: [{ name: 'l', address: `127.0.0.1:${tcpPort}`, bind_port: true, ...chain }],
+      }],
+      cluster_manager: { clusters: [{ name: 'up', hosts: [{ address: `127.0.0.1:${echoPort}` }] }] },
+      admin: { address: { socket_address: { address: '127.0.0.1', port_value: adminPort } } },
+    });
+    const procs: MosnodeProcess[] = [];
+    try {
+      procs.push(await startMosnode(make(tcpChain), { dir }));
+      const held = connect(tcpPort, '127.0.0.1');
+      held.on('error', () => {});
+      await once(held, 'connect');
+      held.write('x');
+      await once(held, 'data');
+      const heldClosed = once(held, 'close');
+      procs.push(await startMosnode(make(httpChain), { dir }));
+      await procs[1]!.waitForLog((l) => l.msg === 'hot upgrade: done, this process serves');
+      await procs[0]!.waitForLog((l) => l.msg === 'connection migration: done' && l.refused === 1);
+      await heldClosed; // drained by the old process at its 1 s deadline
+      assert.equal(await (await fetch(`http://127.0.0.1:${tcpPort}/`)).text(), 'http now');
+      await procs[0]!.exited;
+      for (let i = 0; i < 50 && upstreamConnections.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(upstreamConnections.size, 0, 'no upstream connection leaked');
+    } finally {
+      for (const p of procs) await p.cleanup();
+      echo.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('admin scrapes on keep-alive connections do not fail across a hand-over', async () => {
+    const echo = await startEchoServer();
+    const [tcpPort, adminPort] = [await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-upgrade-'));
+    const procs: MosnodeProcess[] = [];
+    const agent = new Agent({ keepAlive: true, maxSockets: 2 });
+    let running = true;
+    const failures: string[] = [];
+    let ok = 0;
+    try {
+      procs.push(await startMosnode(config({ tcpPort, unixPath: join(dir, 'p.sock'), adminPort, upstream: echo.port }), { dir }));
+      const scrape = (): Promise<void> => new Promise((resolve) => {
+        const req = request({ host: '127.0.0.1', port: adminPort, path: '/api/v1/stats', agent }, (res) => {
+          res.resume();
+          res.on('end', () => { if (res.statusCode === 200) ok++; else failures.push(String(res.statusCode)); resolve(); });
+        });
+        req.on('error', (err: NodeJS.ErrnoException) => { failures.push(err.code ?? err.message); resolve(); });
+        req.end();
+      });
+      const loops = [0, 1].map(async () => { while (running) await scrape(); });
+      await new Promise((r) => setTimeout(r, 200));
+      procs.push(await startMosnode(readFileSync(join(dir, 'config.json'), 'utf8'), { dir }));
+      await procs[1]!.waitForLog((l) => l.msg === 'hot upgrade: done, this process serves');
+      await procs[0]!.exited;
+      await new Promise((r) => setTimeout(r, 200));
+      running = false;
+      await Promise.all(loops);
+      assert.deepEqual(failures, []);
+      assert.ok(ok > 20);
+    } finally {
+      running = false;
+      agent.destroy();
+      for (const p of procs) await p.cleanup();
+      await echo.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

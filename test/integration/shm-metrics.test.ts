@@ -128,11 +128,41 @@ describe('shared-memory metrics', () => {
       procs.push(next);
       await next.waitForLog((l) => l.msg === 'hot upgrade: done, this process serves');
       await procs[0]!.exited;
+      await procs[0]!.waitForLog((l) => l.msg === 'connection migration: done' && l.migrated === 1);
       assert.equal(await eventually(() => listenerStat(adminPort, 'connection_active'), 1), 1);
+      // Moved, not ended and begun again: the totals did not change.
+      assert.equal(await listenerStat(adminPort, 'connection_total'), 1);
+      assert.equal(await listenerStat(adminPort, 'connection_destroy'), 0);
+      assert.equal(await listenerStat(adminPort, 'request_total'), 1);
+      const upstream = async (key: string): Promise<number> =>
+        Number(((await (await fetch(`http://127.0.0.1:${adminPort}/api/v1/stats`)).json()) as Stats).upstream?.['cluster.echo']?.[key] ?? NaN);
+      assert.equal(await upstream('connection_total'), 1);
+      assert.equal(await upstream('connection_active'), 1);
+      assert.equal(await upstream('connection_close'), 0);
       await closeSocket(held);
       assert.equal(await eventually(() => listenerStat(adminPort, 'connection_active'), 0), 0);
+      assert.equal(await eventually(() => upstream('connection_active'), 0), 0);
     } finally {
       for (const p of procs) await p.cleanup();
+      await echo.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a zone path that is a symlink is refused, and the file it points to is left alone', async () => {
+    const echo = await startEchoServer();
+    const [tcpPort, adminPort] = [await closedPort(), await closedPort()];
+    const dir = mkdtempSync(join(tmpdir(), 'mosnode-shm-'));
+    try {
+      const victim = join(dir, 'victim.txt');
+      writeFileSync(victim, 'precious');
+      (await import('node:fs')).symlinkSync(victim, join(dir, 'mosn_shm_test'));
+      writeFileSync(join(dir, 'config.json'), JSON.stringify(config(tcpPort, adminPort, echo.port)));
+      const r = await runMosnode(['start', '-c', join(dir, 'config.json')]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /ELOOP|symbolic link|symlink/i);
+      assert.equal((await import('node:fs')).readFileSync(victim, 'utf8'), 'precious');
+    } finally {
       await echo.close();
       rmSync(dir, { recursive: true, force: true });
     }
