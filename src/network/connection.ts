@@ -230,6 +230,11 @@ export class DownstreamConnection implements Connection {
     };
   }
 
+  /** Whether waiting for this connection to go idle is worth it (see MigrationProvider). */
+  get migrationRetriesWhileBusy(): boolean {
+    return (this.state.get(MIGRATION_KEY) as MigrationProvider | undefined)?.retryWhileBusy ?? false;
+  }
+
   /** Starts draining: tells the filters once. */
   drain(): void {
     if (this.#draining || this.#closed) return;

@@ -35,6 +35,12 @@ export interface FilterMigration {
 
 export interface MigrationProvider {
   /**
+   * Whether a busy connection is worth waiting for: true when draining would cut it
+   * (tcp_proxy sessions); false when draining is graceful anyway (HTTP/1 answers its next
+   * request with `Connection: close`), so a busy one is drained at once.
+   */
+  readonly retryWhileBusy: boolean;
+  /**
    * Called with reading already stopped on the downstream socket. Returns undefined when
    * the connection is busy right now (a request in flight, bytes buffered): try later.
    */
