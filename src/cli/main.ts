@@ -200,6 +200,18 @@ async function start(args: CliArgs): Promise<number | undefined> {
     logging.flush();
     return fail(describeError(err));
   }
+  // Written as soon as this process serves, before a predecessor is told to go: the pid
+  // file never goes missing during a hand-over (the old process removes it only if it
+  // still names the old process).
+  const pidPath = pidFilePath(loaded.config.pid, loaded.path);
+  if (pidPath !== undefined) {
+    try {
+      writePidFile(pidPath);
+    } catch (err) {
+      logger.warn({ path: pidPath, err: describeError(err) }, 'cannot write the pid file; "mosnode stop" will not find this process');
+    }
+  }
+
   if (takeover !== undefined && paths !== undefined) {
     // Open conn.sock before confirming, so the old process finds it as soon as it drains;
     // it stays open for as long as the old process may drain.
@@ -209,14 +221,6 @@ async function start(args: CliArgs): Promise<number | undefined> {
     void receiver;
   }
 
-  const pidPath = pidFilePath(loaded.config.pid, loaded.path);
-  if (pidPath !== undefined) {
-    try {
-      writePidFile(pidPath);
-    } catch (err) {
-      logger.warn({ path: pidPath, err: describeError(err) }, 'cannot write the pid file; "mosnode stop" will not find this process');
-    }
-  }
 
   let reconfig: ReconfigServer | undefined;
   const exit = (code: number): void => {

@@ -230,9 +230,9 @@ export class DownstreamConnection implements Connection {
     };
   }
 
-  /** Whether waiting for this connection to go idle is worth it (see MigrationProvider). */
-  get migrationRetriesWhileBusy(): boolean {
-    return (this.state.get(MIGRATION_KEY) as MigrationProvider | undefined)?.retryWhileBusy ?? false;
+  /** Whether waiting for this connection to become migratable is worth it (see MigrationProvider). */
+  migrationWorthWaiting(): boolean {
+    return (this.state.get(MIGRATION_KEY) as MigrationProvider | undefined)?.worthWaiting() ?? false;
   }
 
   /** Starts draining: tells the filters once. */

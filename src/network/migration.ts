@@ -35,11 +35,12 @@ export interface FilterMigration {
 
 export interface MigrationProvider {
   /**
-   * Whether a busy connection is worth waiting for: true when draining would cut it
-   * (tcp_proxy sessions); false when draining is graceful anyway (HTTP/1 answers its next
-   * request with `Connection: close`), so a busy one is drained at once.
+   * Called when prepareMigration said "not now": is it worth trying again soon? True when
+   * draining would cut the connection (tcp_proxy sessions) or it is about to be ready (an
+   * HTTP/1 connection idle, but not for long enough yet); false when it is busy and
+   * draining is graceful anyway (an HTTP/1 request in flight gets `Connection: close`).
    */
-  readonly retryWhileBusy: boolean;
+  worthWaiting(): boolean;
   /**
    * Called with reading already stopped on the downstream socket. Returns undefined when
    * the connection is busy right now (a request in flight, bytes buffered): try later.

@@ -293,7 +293,7 @@ export class MosnServer {
         if (!(await migrate(listener, migration))) c.drain();
         return;
       }
-      if (!c.migrationRetriesWhileBusy || Date.now() + delay >= giveUpAt) break;
+      if (!c.migrationWorthWaiting() || Date.now() + delay >= giveUpAt) break;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
     c.drain();

@@ -403,8 +403,13 @@ describe('hot upgrade', () => {
       const exitedNext = await next.exited;
       assert.deepEqual(exitedNext, { code: 0, signal: null }, 'the new process was not killed by the signal');
       assert.ok(procs[0]!.logs.some((l) => /SIGHUP: this process has handed over/.test(String(l.msg))) || procs[0]!.logs.some((l) => /SIGHUP: a hot upgrade is already under way/.test(String(l.msg))));
-      const third = Number(readFileSync(join(dir, 'mosnode.pid'), 'utf8').trim());
-      assert.notEqual(third, next.child.pid);
+      // The third process writes its pid file once acknowledged; poll for it.
+      let third = 0;
+      for (let i = 0; i < 200 && (third === 0 || third === next.child.pid); i++) {
+        try { third = Number(readFileSync(join(dir, 'mosnode.pid'), 'utf8').trim()); } catch { third = 0; }
+        if (third === 0 || third === next.child.pid) await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.ok(third > 0 && third !== next.child.pid, `a third process took over (pid file: ${third})`);
       assert.equal(await states(adminPort), `pid=${third}&state=6`);
       assert.equal(await exchange(tcpPort, 'third'), 'third');
     } finally {

@@ -113,6 +113,12 @@ export class Http1Proxy {
     state.headersTimer.unref();
   }
 
+  /** True when no request is in flight on this socket. */
+  isIdle(socket: Socket): boolean {
+    const state = this.#sockets.get(socket);
+    return state !== undefined && !state.draining && state.responses.size === 0;
+  }
+
   /**
    * Readies an idle keep-alive socket for migration (reading already stopped by the
    * caller): no request in flight and not a byte read since the last response ended.

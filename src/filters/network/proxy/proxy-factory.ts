@@ -56,7 +56,10 @@ export const proxyFactory = defineNetworkFilter<ParsedProxy>({
       onNewConnection() {
         const socket = connection.detachSocket();
         connection.onDrain(() => http.drain(socket));
-        const provider: MigrationProvider = { retryWhileBusy: false, prepareMigration: () => http.prepareMigration(socket) };
+        const provider: MigrationProvider = {
+          worthWaiting: () => http.isIdle(socket),
+          prepareMigration: () => http.prepareMigration(socket),
+        };
         connection.state.set(MIGRATION_KEY, provider);
         http.accept(socket);
         return 'Stop';

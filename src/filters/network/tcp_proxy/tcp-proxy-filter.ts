@@ -61,7 +61,7 @@ export class TcpProxyFilter implements ReadFilter {
       this.#metrics?.requestActive.dec();
       if (!this.#migrated) this.#onDownstreamClose();
     });
-    const provider: MigrationProvider = { retryWhileBusy: true, prepareMigration: () => this.#prepareMigration() };
+    const provider: MigrationProvider = { worthWaiting: () => true, prepareMigration: () => this.#prepareMigration() };
     this.#connection.state.set(MIGRATION_KEY, provider);
     this.#connection.onWritable(() => this.#upstream?.resume());
   }
