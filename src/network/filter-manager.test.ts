@@ -9,6 +9,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import type { ConnectionEvent, FilterStatus, ReadFilter, ReadFilterCallbacks, WriteFilter } from '../api/network-filter.ts';
 import { DownstreamConnection } from './connection.ts';
+import { endedOrClosed, until, sleep } from '../../test/helpers/sockets.ts';
 
 interface Pair {
   client: Socket;
@@ -59,16 +60,6 @@ async function connectPair(
   return { client, connection, filterErrors, closeEvents };
 }
 
-/** Polls until `predicate` holds; fails after `timeoutMs`. */
-async function until(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A read filter that records what it sees into a shared log and answers with `status`. */
 class RecordingFilter implements ReadFilter {
@@ -111,15 +102,6 @@ class RecordingFilter implements ReadFilter {
     if (endStream) this.ended = true;
     return this.onChunk(data, endStream);
   }
-}
-
-/** Resolves when the server's FIN (or a reset) reached the client. */
-function endedOrClosed(socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    socket.once('end', () => resolve());
-    socket.once('close', () => resolve());
-    socket.resume();
-  });
 }
 
 /** Resolves with everything the client reads until the server's FIN (or close). */

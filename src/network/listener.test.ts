@@ -23,6 +23,7 @@ import { MosnError, isMosnError } from '../core/errors.ts';
 import { Listener, type ListenerHandlers, type ListenerStats } from './listener.ts';
 import type { DownstreamConnection } from './connection.ts';
 import { parseAddress } from './address.ts';
+import { readBytes, endedOrClosed, until, sleep } from '../../test/helpers/sockets.ts';
 
 function listenerConfig(address: string, overrides: Partial<ListenerConfig> = {}): ListenerConfig {
   return {
@@ -134,41 +135,6 @@ function collector(): ReadFilter & { bytes: () => Buffer; ended: () => boolean }
   };
 }
 
-function readBytes(socket: Socket, n: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let got = 0;
-  return new Promise((resolve, reject) => {
-    const onData = (c: Buffer): void => {
-      chunks.push(c);
-      got += c.length;
-      if (got >= n) {
-        socket.off('data', onData);
-        resolve(Buffer.concat(chunks));
-      }
-    };
-    socket.on('data', onData);
-    socket.once('close', () => { if (got < n) reject(new Error(`closed after ${got} of ${n} bytes`)); });
-  });
-}
-
-/** Resolves when the peer's FIN or a reset reached `socket`. */
-function endedOrClosed(socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    socket.once('end', () => resolve());
-    socket.once('close', () => resolve());
-    socket.resume();
-  });
-}
-
-async function until(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Tries a TCP connect; resolves with the error code, or 'connected'. */
 function tryConnect(host: string, port: number): Promise<string> {

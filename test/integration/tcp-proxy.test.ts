@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startMosnode, type MosnodeProcess } from '../helpers/mosnode-process.ts';
 import { startEchoServer, closedPort, listen } from '../helpers/servers.ts';
+import { readBytes, endedOrClosed } from '../helpers/sockets.ts';
 
 function tcpConfig(hosts: string[], proxyConfig: Record<string, unknown> = {}, clusterExtra: Record<string, unknown> = {}) {
   return {
@@ -43,34 +44,6 @@ function readAll(socket: Socket): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     socket.on('end', () => resolve(Buffer.concat(chunks)));
     socket.on('error', reject);
-  });
-}
-
-function readBytes(socket: Socket, n: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let got = 0;
-  return new Promise((resolve, reject) => {
-    const onData = (c: Buffer): void => {
-      chunks.push(c);
-      got += c.length;
-      if (got >= n) {
-        socket.off('data', onData);
-        resolve(Buffer.concat(chunks));
-      }
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-    socket.once('close', () => { if (got < n) reject(new Error(`closed after ${got} of ${n} bytes`)); });
-  });
-}
-
-/** Resolves when the proxy has ended our read side (FIN) or reset/closed the socket. */
-function endedOrClosed(socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    socket.on('error', () => {}); // RST is a valid prompt answer too
-    socket.once('end', resolve);
-    socket.once('close', resolve);
-    socket.resume();
   });
 }
 

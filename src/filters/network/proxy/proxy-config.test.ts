@@ -1,8 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { FilterConfigError } from '../../../api/filter-factory.ts';
 import { parseProxyConfig } from './proxy-config.ts';
 import type { ProxyConfig } from './proxy-config.ts';
+import { assertFilterConfigError } from '../../../../test/helpers/config-errors.ts';
 
 const PATH = 'servers[0].listeners[0].filter_chains[0].filters[0].config';
 const ROUTERS = new Set(['server_router']);
@@ -12,19 +12,7 @@ function parse(raw: unknown): ProxyConfig {
   return parseProxyConfig(raw, PATH, exists);
 }
 
-function assertRejected(raw: unknown, where: string, detail?: RegExp): void {
-  assert.throws(
-    () => parse(raw),
-    (err: unknown) => {
-      assert.ok(err instanceof FilterConfigError, `expected FilterConfigError, got ${String(err)}`);
-      assert.equal(err.code, 'MOSN_ERR_FILTER_CONFIG');
-      assert.equal(err.path, where);
-      assert.ok(err.message.startsWith(`${where}: expected `), err.message);
-      if (detail !== undefined) assert.match(err.message, detail);
-      return true;
-    },
-  );
-}
+const assertRejected = (raw: unknown, where: string, detail?: RegExp): void => assertFilterConfigError(() => parse(raw), where, detail);
 
 describe('parseProxyConfig', () => {
   test('protocols default to Http1', () => {

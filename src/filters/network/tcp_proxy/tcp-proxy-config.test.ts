@@ -1,8 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { FilterConfigError } from '../../../api/filter-factory.ts';
 import { parseTcpProxyConfig, selectCluster } from './tcp-proxy-config.ts';
 import type { TcpProxyConfig } from './tcp-proxy-config.ts';
+import { assertFilterConfigError } from '../../../../test/helpers/config-errors.ts';
 
 const PATH = 'servers[0].listeners[0].filter_chains[0].filters[0].config';
 const CLUSTERS = new Set(['c1', 'c2', 'c3']);
@@ -12,21 +12,7 @@ function parse(raw: unknown): TcpProxyConfig {
   return parseTcpProxyConfig(raw, PATH, exists);
 }
 
-/** Asserts `raw` is rejected with a FilterConfigError whose path and message name `where`. */
-function assertRejected(raw: unknown, where: string, detail?: RegExp): void {
-  assert.throws(
-    () => parse(raw),
-    (err: unknown) => {
-      assert.ok(err instanceof FilterConfigError, `expected FilterConfigError, got ${String(err)}`);
-      assert.equal(err.code, 'MOSN_ERR_FILTER_CONFIG');
-      assert.equal(err.path, where);
-      assert.ok(err.message.startsWith(`${where}: expected `), err.message);
-      assert.ok(err.message.includes(PATH), err.message);
-      if (detail !== undefined) assert.match(err.message, detail);
-      return true;
-    },
-  );
-}
+const assertRejected = (raw: unknown, where: string, detail?: RegExp): void => assertFilterConfigError(() => parse(raw), where, detail);
 
 const remote = (ip: string, port = 40000): { ip: string; port: number } => ({ ip, port });
 const local = (ip: string, port = 2046): { ip: string; port: number } => ({ ip, port });

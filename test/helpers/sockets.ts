@@ -1,0 +1,44 @@
+/**
+ * Small socket helpers shared by tests that talk to real sockets.
+ */
+import type { Socket } from 'node:net';
+
+/** Resolves with the first `n` bytes (or more) the socket receives; rejects if it closes or fails first. */
+export function readBytes(socket: Socket, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  return new Promise((resolve, reject) => {
+    const onData = (c: Buffer): void => {
+      chunks.push(c);
+      got += c.length;
+      if (got >= n) {
+        socket.off('data', onData);
+        resolve(Buffer.concat(chunks));
+      }
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.once('close', () => { if (got < n) reject(new Error(`closed after ${got} of ${n} bytes`)); });
+  });
+}
+
+/** Resolves when the peer's FIN or a reset reached `socket` (errors are expected, not thrown). */
+export function endedOrClosed(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    socket.on('error', () => {});
+    socket.once('end', () => resolve());
+    socket.once('close', () => resolve());
+    socket.resume();
+  });
+}
+
+/** Polls until `predicate` holds; fails after `timeoutMs`. */
+export async function until(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
