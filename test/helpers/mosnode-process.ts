@@ -5,7 +5,7 @@
  * ports), and cleans up the process and the folder.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,13 +128,31 @@ export class MosnodeProcess {
       this.child.kill('SIGKILL');
       await this.exited;
     }
-    try {
-      const pid = Number(readFileSync(join(this.dir, 'mosnode.pid'), 'utf8').trim());
-      if (pid > 0 && pid !== process.pid) process.kill(pid, 'SIGKILL');
-    } catch {
-      // no pid file, or that process is gone already
-    }
+    killProcessesUsing(this.dir);
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * SIGKILLs every process whose command line names a file in `dir` (a mosnode started with
+ * `-c <dir>/...`, including detached SIGHUP successors the test never saw), found in /proc.
+ */
+export function killProcessesUsing(dir: string): void {
+  const needle = `${dir}/`;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (!cmdline.includes(needle)) continue;
+    try {
+      process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
   }
 }
 
