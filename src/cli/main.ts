@@ -110,7 +110,7 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
 
 function validate(args: CliArgs): number {
   const loaded = load(args);
-  const server = new MosnServer(loaded, { logging: { logger: silentLogger(), flush() {}, reopen() {} } });
+  const server = new MosnServer(loaded, { logging: { logger: silentLogger(), flush() {}, flushThen(done: () => void) { done(); }, reopen() {} } });
   server.prepare();
   for (const warning of [...loaded.warnings, ...server.warnings]) process.stderr.write(`warning: ${warning}\n`);
   const c = loaded.config;
@@ -227,8 +227,8 @@ async function start(args: CliArgs): Promise<number | undefined> {
     reconfig?.closeSync();
     zone?.close();
     if (pidPath !== undefined) removePidFileIfOurs(pidPath);
-    logging.flush();
-    process.exit(code);
+    // The asynchronous writer may still hold the last lines: exit once they are out.
+    logging.flushThen(() => process.exit(code));
   };
   process.on('SIGTERM', () => {
     logger.info('SIGTERM: graceful stop');

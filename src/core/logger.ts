@@ -48,8 +48,13 @@ export interface LoggerOptions {
 
 export interface LoggerHandle {
   logger: Logger;
-  /** Flushes buffered lines; call before exit. */
+  /** Flushes buffered lines now, as far as possible (may miss a write in flight). */
   flush(): void;
+  /**
+   * Calls `done` once every buffered line is written (or after `timeoutMs`): the way to
+   * exit without losing the last lines, which an asynchronous writer may still hold.
+   */
+  flushThen(done: () => void, timeoutMs?: number): void;
   /** Reopens the file (after log rotation; SIGUSR1). */
   reopen(): void;
 }
@@ -57,7 +62,7 @@ export interface LoggerHandle {
 /** Creates the process logger. Writes to files are asynchronous; stdout/stderr too. */
 export function createLogger(options: LoggerOptions = {}): LoggerHandle {
   const path = options.path ?? 'stdout';
-  let destination: DestinationStream & { flushSync?: () => void; reopen?: () => void };
+  let destination: DestinationStream & { flushSync?: () => void; reopen?: () => void; flush?: (cb: (err?: Error) => void) => void };
   if (path === 'stdout' || path === '') {
     destination = pino.destination({ dest: 1, sync: false });
   } else if (path === 'stderr') {
@@ -84,6 +89,22 @@ export function createLogger(options: LoggerOptions = {}): LoggerHandle {
   );
   return {
     logger,
+    flushThen(done, timeoutMs = 1000) {
+      let called = false;
+      const once = (): void => {
+        if (called) return;
+        called = true;
+        clearTimeout(timer);
+        done();
+      };
+      const timer = setTimeout(once, timeoutMs);
+      try {
+        if (destination.flush !== undefined) destination.flush(() => once());
+        else once();
+      } catch {
+        once();
+      }
+    },
     flush() {
       try { destination.flushSync?.(); } catch { /* not ready yet or closed: nothing buffered */ }
     },

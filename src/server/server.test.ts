@@ -13,7 +13,7 @@ const CONFIG = JSON.stringify({
 });
 
 test('/api/v1/states says Upgrading (13) while a hand-over is under way, Running (6) before and after', async () => {
-  const server = new MosnServer(parseConfigText(CONFIG), { logging: { logger: silentLogger(), flush() {}, reopen() {} } });
+  const server = new MosnServer(parseConfigText(CONFIG), { logging: { logger: silentLogger(), flush() {}, flushThen(done: () => void) { done(); }, reopen() {} } });
   await server.start();
   try {
     const { host, port } = server.adminAddress!;
@@ -29,7 +29,7 @@ test('/api/v1/states says Upgrading (13) while a hand-over is under way, Running
 });
 
 test('listeningSockets lists every listener and the admin socket with its identity, for a successor', async () => {
-  const server = new MosnServer(parseConfigText(CONFIG), { logging: { logger: silentLogger(), flush() {}, reopen() {} } });
+  const server = new MosnServer(parseConfigText(CONFIG), { logging: { logger: silentLogger(), flush() {}, flushThen(done: () => void) { done(); }, reopen() {} } });
   await server.start();
   try {
     const sockets = server.listeningSockets();
