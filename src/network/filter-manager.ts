@@ -7,7 +7,6 @@
  */
 import type { Connection, FilterStatus, ReadFilter, ReadFilterCallbacks, WriteFilter } from '../api/network-filter.ts';
 
-const EMPTY = Buffer.alloc(0);
 
 export class NetworkFilterManager {
   readonly #connection: Connection;
@@ -130,4 +129,3 @@ export class NetworkFilterManager {
   }
 }
 
-export { EMPTY as EMPTY_BUFFER };

@@ -38,11 +38,6 @@ export class Takeover implements InheritedSockets {
     this.#timeouts = timeouts;
   }
 
-  /** How many inherited sockets are not taken yet. */
-  get unusedCount(): number {
-    return this.#available.length;
-  }
-
   take(wanted: ListenerIdentity): number | undefined {
     const i = this.#available.findIndex((s) => sameListener(wanted, s.identity));
     if (i < 0) return undefined;
