@@ -6,12 +6,14 @@
  */
 import { MosnError } from '../core/errors.ts';
 import type { ListenerFilterFactory, NetworkFilterFactory } from './filter-factory.ts';
+import type { StreamFilterFactory } from './stream-filter.ts';
 
 export type FilterKind = 'listener' | 'network' | 'stream';
 
 export class FilterRegistry {
   readonly #network = new Map<string, NetworkFilterFactory<any>>();
   readonly #listener = new Map<string, ListenerFilterFactory<any>>();
+  readonly #stream = new Map<string, StreamFilterFactory<any>>();
 
   registerNetworkFilter(factory: NetworkFilterFactory<any>): void {
     this.#add(this.#network, 'network', factory);
@@ -19,6 +21,14 @@ export class FilterRegistry {
 
   registerListenerFilter(factory: ListenerFilterFactory<any>): void {
     this.#add(this.#listener, 'listener', factory);
+  }
+
+  registerStreamFilter(factory: StreamFilterFactory<any>): void {
+    this.#add(this.#stream, 'stream', factory);
+  }
+
+  getStreamFilter(type: string): StreamFilterFactory<unknown> | undefined {
+    return this.#stream.get(type);
   }
 
   getNetworkFilter(type: string): NetworkFilterFactory<unknown> | undefined {
@@ -31,7 +41,7 @@ export class FilterRegistry {
 
   /** Registered type names of a kind, sorted (for /api/v1/plugin and error messages). */
   names(kind: FilterKind): string[] {
-    const map = kind === 'network' ? this.#network : kind === 'listener' ? this.#listener : new Map();
+    const map = kind === 'network' ? this.#network : kind === 'listener' ? this.#listener : this.#stream;
     return [...map.keys()].sort();
   }
 
