@@ -286,6 +286,7 @@ async function start(args: CliArgs): Promise<number | undefined> {
   if (hangupQueued) onHangup();
   process.on('SIGUSR1', () => {
     logging.reopen();
+    server.reopenLogs();
     logger.info('SIGUSR1: log file reopened');
   });
   process.on('uncaughtException', (err) => {

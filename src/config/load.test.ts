@@ -289,7 +289,7 @@ test('Go durations and nanosecond numbers become milliseconds', () => {
   });
   const action = config.servers[0].routers[0]?.virtual_hosts[0]?.routers[0]?.route;
   assert.equal(action?.timeout, 0.3);
-  assert.deepEqual(action?.['retry_policy'], { retry_on: true, retry_timeout: 1000, num_retries: 2, status_codes: [] });
+  assert.deepEqual(action?.retry_policy, { retry_on: true, retry_timeout: 1000, num_retries: 2, status_codes: [] });
 });
 
 /** minimal() with one HTTP router whose single route has `route` as its action. */
@@ -355,12 +355,9 @@ test('a zero duration is "not set" (Go\'s zero value): defaults apply, optional 
   assert.equal(cluster?.health_check?.['interval_jitter'], 0);
   const action = config.servers[0].routers[0]?.virtual_hosts[0]?.routers[0]?.route;
   assert.equal(action?.timeout, undefined);
-  assert.deepEqual(action?.['retry_policy'], { retry_on: true, num_retries: 0, status_codes: [] });
+  assert.deepEqual(action?.retry_policy, { retry_on: true, retry_timeout: undefined, num_retries: 0, status_codes: [] });
   // No nanosecond warning for a zero, and a zero idle_timeout is not "set".
-  assert.deepEqual(warnings, [
-    `${ROUTE}.route.retry_policy: accepted but not enforced by mosnode yet`,
-    'cluster_manager.clusters[0].health_check: accepted but not enforced by mosnode yet',
-  ]);
+  assert.deepEqual(warnings, ['cluster_manager.clusters[0].health_check: accepted but not enforced by mosnode yet']);
   assert.ok(config.cluster_manager.clusters[0]?.health_check !== undefined);
 });
 
@@ -381,15 +378,20 @@ test('a JSON number below 1 ms is nanoseconds, as in MOSN: accepted with a warni
 test('settings accepted but not enforced yet warn once each, naming the path', () => {
   const doc = withRoute(
     {
+      // Enforced by router/: no warning.
       retry_policy: { retry_on: true },
       weighted_clusters: [{ cluster: { name: 'c', weight: 100 } }],
       regex_rewrite: { pattern: { regex: '^/a' }, substitution: '/b' },
-      hash_policy: [{ header: { key: 'x-user' } }],
       auto_host_rewrite: true,
+      // Not yet.
+      cluster_variable: 'x-cluster',
+      upstream_protocol: 'Http2',
+      hash_policy: [{ header: { key: 'x-user' } }],
       metadata_match: { filter_metadata: { 'mosn.lb': { v: '1' } } },
     },
     { per_filter_config: { fault: {} }, request_mirror_policies: { cluster: 'c', percent: 10 } },
   );
+  doc['servers'][0].routers[0].virtual_hosts[0].routers[0].match.variables = [{ name: 'x-mosn-host', value: 'a' }];
   const server = doc['servers'][0];
   server.processor = 4;
   Object.assign(server.listeners[0], {
@@ -423,16 +425,11 @@ test('settings accepted but not enforced yet warn once each, naming the path', (
       'servers[0].listeners[0].per_connection_buffer_limit_bytes',
       'servers[0].listeners[0].inspector',
       'servers[0].listeners[0].use_original_dst',
-      `${vhost}.per_filter_config`,
-      `${ROUTE}.per_filter_config`,
-      `${ROUTE}.request_mirror_policies`,
-      `${ROUTE}.route.retry_policy`,
-      `${ROUTE}.route.weighted_clusters`,
-      `${ROUTE}.route.regex_rewrite`,
+      `${ROUTE}.match.variables`,
+      `${ROUTE}.route.cluster_variable`,
+      `${ROUTE}.route.upstream_protocol`,
       `${ROUTE}.route.hash_policy`,
-      `${ROUTE}.route.auto_host_rewrite`,
       `${ROUTE}.route.metadata_match`,
-      `${vhost}.routers[1].redirect`,
       `${cluster}.health_check`,
       `${cluster}.max_request_per_conn`,
       `${cluster}.conn_buffer_limit_bytes`,
@@ -470,6 +467,55 @@ test('settings left at their defaults draw no "not enforced" warning', () => {
   const zeros = minimal();
   Object.assign(zeros['cluster_manager'].clusters[0], { max_request_per_conn: 0, conn_buffer_limit_bytes: 0 });
   assert.deepEqual(parse(zeros).warnings, []);
+});
+
+test('route keys: typed MOSN shapes with MOSN defaults', () => {
+  const doc = withRoute(
+    {
+      weighted_clusters: [{ cluster: { name: 'a', weight: 30 } }, { Cluster: { Name: 'b', Weight: 70, metadata_match: { filter_metadata: { 'mosn.lb': { v: '2' } } } } }],
+      retry_policy: { retry_on: true, num_retries: 2, status_codes: [503] },
+      regex_rewrite: { pattern: { regex: '^/v1/(.*)' }, substitution: '/v2/$1' },
+      auto_host_rewrite_header: 'X-Host',
+    },
+    { redirect: { scheme_redirect: 'HTTPS' }, request_mirror_policies: { cluster: 'shadow', percent: 5 } },
+  );
+  const { config, warnings } = parse(doc);
+  assert.deepEqual(warnings, []);
+  const route = config.servers[0].routers[0]?.virtual_hosts[0]?.routers[0];
+  assert.deepEqual(route?.route?.weighted_clusters, [
+    { cluster: { name: 'a', weight: 30, metadata_match: undefined } },
+    { cluster: { name: 'b', weight: 70, metadata_match: { v: '2' } } },
+  ]);
+  assert.deepEqual(route?.route?.retry_policy, { retry_on: true, retry_timeout: undefined, num_retries: 2, status_codes: [503] });
+  assert.deepEqual(route?.route?.regex_rewrite, { pattern: { regex: '^/v1/(.*)' }, substitution: '/v2/$1' });
+  assert.equal(route?.route?.auto_host_rewrite_header, 'X-Host');
+  // MOSN: response_code 0 or absent is 301; the scheme is lower-cased.
+  assert.deepEqual(route?.redirect, { response_code: 301, path_redirect: undefined, host_redirect: undefined, scheme_redirect: 'https' });
+  assert.deepEqual(route?.request_mirror_policies, { cluster: 'shadow', percent: 5, trace_sampled: false });
+  const plain = parse(withRoute({})).config.servers[0].routers[0]?.virtual_hosts[0]?.routers[0];
+  assert.deepEqual(plain?.route?.weighted_clusters, []);
+  assert.equal(plain?.route?.retry_policy, undefined);
+  assert.equal(plain?.redirect, undefined);
+  assert.equal(plain?.request_mirror_policies, undefined);
+});
+
+test('route values MOSN refuses, or that would fail every request there, are errors naming the path', () => {
+  const doc = withRoute(
+    {
+      weighted_clusters: [{ cluster: { name: 'a', weight: 0 } }, { cluster: { name: 'a', weight: 0 } }],
+      retry_policy: { status_codes: [503, 600] },
+      regex_rewrite: { substitution: '/x' },
+    },
+    { redirect: { response_code: 300, scheme_redirect: '1http' } },
+  );
+  assertConfigError(() => parse(doc), 'MOSN_ERR_CONFIG_INVALID', [
+    `${ROUTE}.route.weighted_clusters[1].cluster.name: expected each cluster once, got "a" again`,
+    `${ROUTE}.route.weighted_clusters: expected weights that sum to more than 0, got a total of 0`,
+    `${ROUTE}.route.retry_policy.status_codes[1]: expected an HTTP status code 100..599, got 600`,
+    `${ROUTE}.route.regex_rewrite.pattern: missing; expected {"regex"}`,
+    `${ROUTE}.redirect.response_code: expected one of 301, 302, 303, 307, 308, got 300: MOSN supports no other redirect code`,
+    `${ROUTE}.redirect.scheme_redirect: expected a URI scheme such as "https", got "1http"`,
+  ]);
 });
 
 test('two objects for one struct field merge, later keys winning, as Go decodes them; a null changes nothing', () => {
@@ -543,7 +589,6 @@ test('unknown keys warn once each with their path; free-form objects and MOSN ke
     'cluster_manager.clusters[0].circuit_breakers[0].max_conections: unknown key, ignored',
     'Bogus_Top: unknown key, ignored',
     'tracing: not supported by mosnode yet, ignored',
-    'servers[0].routers[0].virtual_hosts[0].per_filter_config: accepted but not enforced by mosnode yet',
     'cluster_manager.clusters[0].slow_start: accepted but not enforced by mosnode yet',
   ]);
   assert.deepEqual(config.cluster_manager.clusters[0]?.hosts[0]?.metadata, { version: 'v1' });

@@ -15,7 +15,7 @@ import type { PathSegment } from './config-error.ts';
 import { DEFAULTS } from './schema.ts';
 
 /** Where a setting lives in the document. */
-type Scope = 'top' | 'metrics' | 'server' | 'listener' | 'cluster' | 'circuit_breaker' | 'virtual_host' | 'route' | 'route_action';
+type Scope = 'top' | 'metrics' | 'server' | 'listener' | 'cluster' | 'circuit_breaker' | 'virtual_host' | 'route' | 'route_match' | 'route_action';
 
 interface NotEnforced {
   scope: Scope;
@@ -64,22 +64,17 @@ export const NOT_ENFORCED_YET: readonly NotEnforced[] = [
   // servers[]
   { scope: 'server', key: 'processor', isSet: differsFrom(1, '1') },
   // servers[].listeners[] (reuseport is implemented)
-  { scope: 'listener', key: 'access_logs', isSet: notEmpty },
   { scope: 'listener', key: 'per_connection_buffer_limit_bytes', isSet: differsFrom(DEFAULTS.bufferLimitBytes) },
   { scope: 'listener', key: 'inspector', isSet: notEmpty },
   { scope: 'listener', key: 'use_original_dst', isSet: notEmpty },
   // metrics and top level
   { scope: 'top', key: 'plugins', isSet: notEmpty },
-  // routers[].virtual_hosts[] and their routes
-  { scope: 'virtual_host', key: 'per_filter_config', isSet: notEmpty },
-  { scope: 'route', key: 'per_filter_config', isSet: notEmpty },
-  { scope: 'route', key: 'redirect', isSet: notEmpty },
-  { scope: 'route', key: 'request_mirror_policies', isSet: notEmpty },
-  { scope: 'route_action', key: 'retry_policy', isSet: notEmpty },
-  { scope: 'route_action', key: 'weighted_clusters', isSet: notEmpty },
-  { scope: 'route_action', key: 'regex_rewrite', isSet: notEmpty },
+  // routers[].virtual_hosts[].routers[] (router/ implements the rest of MOSN's route keys)
+  { scope: 'route_match', key: 'variables', isSet: notEmpty },
+  { scope: 'route_match', key: 'dsl_expressions', isSet: notEmpty },
+  { scope: 'route_action', key: 'cluster_variable', isSet: notEmpty },
+  { scope: 'route_action', key: 'upstream_protocol', isSet: notEmpty },
   { scope: 'route_action', key: 'hash_policy', isSet: notEmpty },
-  { scope: 'route_action', key: 'auto_host_rewrite', isSet: notEmpty },
   { scope: 'route_action', key: 'metadata_match', isSet: notEmpty },
 ];
 
@@ -109,6 +104,8 @@ function* places(doc: Json): Generator<{ scope: Scope; obj: Json; path: PathSegm
         yield { scope: 'virtual_host', ...host };
         for (const route of entries(host.obj['routers'], [...host.path, 'routers'])) {
           yield { scope: 'route', ...route };
+          const match = asObject(route.obj['match']);
+          if (match) yield { scope: 'route_match', obj: match, path: [...route.path, 'match'] };
           const action = asObject(route.obj['route']);
           if (action) yield { scope: 'route_action', obj: action, path: [...route.path, 'route'] };
         }

@@ -42,7 +42,11 @@ import type {
   LogLevelName,
   MetricsConfig,
   MetricsSinkConfig,
+  MirrorPolicyConfig,
   MosnConfig,
+  RedirectConfig,
+  RegexRewriteConfig,
+  RetryPolicyConfig,
   RouteActionConfig,
   RouteConfig,
   RouteMatchConfig,
@@ -51,6 +55,7 @@ import type {
   StatsMatcherConfig,
   TlsContextConfig,
   VirtualHostConfig,
+  WeightedClusterConfig,
 } from './types.ts';
 
 export const LB_TYPES: readonly LbType[] = [
@@ -427,15 +432,42 @@ const routeMatchSchema = z
     }),
   );
 
-const weightedClusterSchema = z.object(
-  {
-    cluster: z.object(
-      { name: text('a cluster name'), weight: uint(), metadata_match: metadata().optional() },
-      { error: expected('{"name", "weight"}') },
-    ),
-  },
-  { error: expected('{"cluster": {"name", "weight"}}') },
-);
+const weightedClusterSchema = z
+  .object(
+    {
+      cluster: z.object(
+        { name: text('a cluster name'), weight: uint('a weight >= 0'), metadata_match: metadata().optional() },
+        { error: expected('{"name", "weight"}') },
+      ),
+    },
+    { error: expected('{"cluster": {"name", "weight"}}') },
+  )
+  .transform(
+    (w): WeightedClusterConfig => ({
+      cluster: { name: w.cluster.name, weight: w.cluster.weight, metadata_match: w.cluster.metadata_match },
+    }),
+  );
+
+/**
+ * MOSN draws a number below the total weight: a total of 0 would make it fail on every
+ * request, and a name listed twice skews the draw, so both are refused here.
+ */
+const weightedClustersSchema = z
+  .array(weightedClusterSchema, { error: expected('an array of {"cluster": {"name", "weight"}}') })
+  .default([])
+  .superRefine((entries, ctx) => {
+    const seen = new Set<string>();
+    entries.forEach((entry, i) => {
+      if (seen.has(entry.cluster.name)) {
+        const message = `expected each cluster once, got ${showValue(entry.cluster.name)} again`;
+        ctx.addIssue({ code: 'custom', path: [i, 'cluster', 'name'], message });
+      }
+      seen.add(entry.cluster.name);
+    });
+    if (entries.length > 0 && entries.every((entry) => entry.cluster.weight === 0)) {
+      ctx.addIssue({ code: 'custom', message: 'expected weights that sum to more than 0, got a total of 0' });
+    }
+  });
 
 const hashPolicySchema = z.object(
   {
@@ -449,26 +481,39 @@ const hashPolicySchema = z.object(
   { error: expected('one of {"header"}, {"cookie"}, {"source_ip"}') },
 );
 
-const retryPolicySchema = z.object(
-  {
-    retry_on: flag(),
-    retry_timeout: optionalDuration(),
-    num_retries: uint().default(0),
-    status_codes: list(uint('an HTTP status code'), 'an array of status codes'),
-  },
-  { error: expected('a retry policy object') },
-).transform((r) => definedEntries(r));
+const statusCode = (what: string) => z.number({ error: expected(what) }).int().min(100).max(599);
 
-const regexRewriteSchema = z.object(
-  {
-    pattern: z.object(
-      { regex: text('a regular expression'), google_re2: z.object({ max_program_size: uint().optional() }).optional() },
-      { error: expected('{"regex"}') },
-    ),
-    substitution: text().default(''),
-  },
-  { error: expected('{"pattern": {"regex"}, "substitution"}') },
-);
+const retryPolicySchema = z
+  .object(
+    {
+      retry_on: flag(),
+      retry_timeout: optionalDuration(),
+      num_retries: uint().default(0),
+      status_codes: list(statusCode('an HTTP status code 100..599'), 'an array of HTTP status codes'),
+    },
+    { error: expected('a retry policy object') },
+  )
+  .transform(
+    (r): RetryPolicyConfig => ({
+      retry_on: r.retry_on,
+      retry_timeout: r.retry_timeout,
+      num_retries: r.num_retries,
+      status_codes: r.status_codes,
+    }),
+  );
+
+const regexRewriteSchema = z
+  .object(
+    {
+      pattern: z.object(
+        { regex: text('a regular expression'), google_re2: z.object({ max_program_size: uint().optional() }).optional() },
+        { error: expected('{"regex"}') },
+      ),
+      substitution: text().default(''),
+    },
+    { error: expected('{"pattern": {"regex"}, "substitution"}') },
+  )
+  .transform((r): RegexRewriteConfig => ({ pattern: { regex: r.pattern.regex }, substitution: r.substitution }));
 
 const routeActionSchema = z
   .object(
@@ -477,7 +522,7 @@ const routeActionSchema = z
       cluster_variable: optionalText(),
       upstream_protocol: optionalText(),
       cluster_header: optionalText('a header name'),
-      weighted_clusters: z.array(weightedClusterSchema, { error: expected('an array') }).optional(),
+      weighted_clusters: weightedClustersSchema,
       hash_policy: z.array(hashPolicySchema, { error: expected('an array') }).optional(),
       metadata_match: metadata().optional(),
       timeout: optionalDuration(),
@@ -486,7 +531,7 @@ const routeActionSchema = z
       regex_rewrite: regexRewriteSchema.optional(),
       host_rewrite: optionalText(),
       auto_host_rewrite: flag(),
-      auto_host_rewrite_header: optionalText(),
+      auto_host_rewrite_header: optionalText('a header name'),
       ...headerEdits,
     },
     { error: expected('a route action object') },
@@ -496,19 +541,19 @@ const routeActionSchema = z
       ...definedEntries({
         cluster_variable: a.cluster_variable,
         upstream_protocol: a.upstream_protocol,
-        weighted_clusters: a.weighted_clusters,
         hash_policy: a.hash_policy,
         metadata_match: a.metadata_match,
-        retry_policy: a.retry_policy,
-        regex_rewrite: a.regex_rewrite,
-        auto_host_rewrite_header: a.auto_host_rewrite_header,
       }),
       cluster_name: a.cluster_name,
       cluster_header: a.cluster_header,
+      weighted_clusters: a.weighted_clusters,
       timeout: a.timeout,
+      retry_policy: a.retry_policy,
       prefix_rewrite: a.prefix_rewrite,
+      regex_rewrite: a.regex_rewrite,
       host_rewrite: a.host_rewrite,
       auto_host_rewrite: a.auto_host_rewrite,
+      auto_host_rewrite_header: a.auto_host_rewrite_header,
       request_headers_to_add: a.request_headers_to_add,
       request_headers_to_remove: a.request_headers_to_remove,
       response_headers_to_add: a.response_headers_to_add,
@@ -526,20 +571,45 @@ const directResponseSchema = z
   )
   .transform((d): DirectResponseConfig => ({ status: d.status, body: d.body }));
 
-const redirectSchema = z.object(
-  {
-    response_code: z.number({ error: expected('an HTTP status code') }).int().optional(),
-    path_redirect: optionalText(),
-    host_redirect: optionalText(),
-    scheme_redirect: optionalText(),
-  },
-  { error: expected('a redirect object') },
-);
+/** The redirect codes MOSN accepts; 0 or absent means 301. */
+export const REDIRECT_CODES = [301, 302, 303, 307, 308] as const;
+const REDIRECT_CODE_SHAPE = `one of ${REDIRECT_CODES.join(', ')}`;
 
-const mirrorPolicySchema = z.object(
-  { cluster: text('a cluster name'), percent: uint().default(0), trace_sampled: flag() },
-  { error: expected('{"cluster", "percent"}') },
-);
+const redirectSchema = z
+  .object(
+    {
+      response_code: z
+        .number({ error: expected(REDIRECT_CODE_SHAPE) })
+        .refine((code) => code === 0 || (REDIRECT_CODES as readonly number[]).includes(code), {
+          error: (issue) => `expected ${REDIRECT_CODE_SHAPE}, got ${showValue(issue.input)}: MOSN supports no other redirect code`,
+        })
+        .default(0),
+      path_redirect: optionalText(),
+      host_redirect: optionalText(),
+      // MOSN lower-cases the scheme and checks it against RFC 3986's syntax.
+      scheme_redirect: optionalText()
+        .transform((scheme) => (scheme === undefined || scheme === '' ? undefined : scheme.toLowerCase()))
+        .refine((scheme) => scheme === undefined || /^[a-z][a-z0-9.+-]*$/.test(scheme), {
+          error: (issue) => `expected a URI scheme such as "https", got ${showValue(issue.input)}`,
+        }),
+    },
+    { error: expected('a redirect object') },
+  )
+  .transform(
+    (r): RedirectConfig => ({
+      response_code: r.response_code === 0 ? 301 : r.response_code,
+      path_redirect: r.path_redirect === '' ? undefined : r.path_redirect,
+      host_redirect: r.host_redirect === '' ? undefined : r.host_redirect,
+      scheme_redirect: r.scheme_redirect,
+    }),
+  );
+
+const mirrorPolicySchema = z
+  .object(
+    { cluster: text('a cluster name'), percent: uint('a percentage 0..100').default(0), trace_sampled: flag() },
+    { error: expected('{"cluster", "percent"}') },
+  )
+  .transform((m): MirrorPolicyConfig => ({ cluster: m.cluster, percent: m.percent, trace_sampled: m.trace_sampled }));
 
 export const routeSchema = z
   .object(
@@ -556,11 +626,12 @@ export const routeSchema = z
   )
   .transform(
     (r): RouteConfig => ({
-      ...definedEntries({ metadata: r.metadata, request_mirror_policies: r.request_mirror_policies }),
+      ...definedEntries({ metadata: r.metadata }),
       match: r.match,
       route: r.route,
       direct_response: r.direct_response,
-      redirect: r.redirect === undefined ? undefined : definedEntries(r.redirect),
+      redirect: r.redirect,
+      request_mirror_policies: r.request_mirror_policies,
       per_filter_config: r.per_filter_config,
     }),
   );

@@ -80,11 +80,13 @@ export interface ListenerConfig {
 
 export interface HeaderValueOption {
   header: { key: string; value: string };
+  /** MOSN's default is true: join to an existing value with ","; false replaces it. */
   append: boolean;
 }
 
 export interface HeaderMatcherConfig {
   name: string;
+  /** Exact value ("" matches a header present with an empty value), or a Go regex when `regex`. */
   value: string;
   regex: boolean;
 }
@@ -94,6 +96,7 @@ export interface RouteMatchConfig {
   path: string | undefined;
   regex: string | undefined;
   headers: HeaderMatcherConfig[];
+  /** Other MOSN match keys (variables, dsl_expressions), kept for config_dump. */
   [key: string]: unknown;
 }
 
@@ -102,27 +105,76 @@ export interface DirectResponseConfig {
   body: string | undefined;
 }
 
+/** One `weighted_clusters[]` entry, MOSN's shape. */
+export interface WeightedClusterConfig {
+  cluster: {
+    name: string;
+    /** >= 0; the entries of a route sum to more than 0. */
+    weight: number;
+    metadata_match: Record<string, unknown> | undefined;
+  };
+}
+
+export interface RetryPolicyConfig {
+  retry_on: boolean;
+  /** ms per try; undefined = not set */
+  retry_timeout: number | undefined;
+  num_retries: number;
+  /** HTTP status codes 100..599 */
+  status_codes: number[];
+}
+
+export interface RegexRewriteConfig {
+  /** A Go (RE2) regular expression; compiled by the router. */
+  pattern: { regex: string };
+  /** Go template: $1, ${1}, $name, ${name}, $$ */
+  substitution: string;
+}
+
 export interface RouteActionConfig {
   cluster_name: string | undefined;
   cluster_header: string | undefined;
+  /** [] = none */
+  weighted_clusters: WeightedClusterConfig[];
   /** ms; undefined = the proxy's default */
   timeout: number | undefined;
+  retry_policy: RetryPolicyConfig | undefined;
   prefix_rewrite: string | undefined;
+  regex_rewrite: RegexRewriteConfig | undefined;
   host_rewrite: string | undefined;
   auto_host_rewrite: boolean;
+  /** The Host sent upstream is taken from this request header. */
+  auto_host_rewrite_header: string | undefined;
   request_headers_to_add: HeaderValueOption[];
   request_headers_to_remove: string[];
   response_headers_to_add: HeaderValueOption[];
   response_headers_to_remove: string[];
-  /** Other MOSN route-action keys (weighted_clusters, retry_policy, ...), kept for the L7 router. */
+  /** Other MOSN route-action keys (hash_policy, metadata_match, ...), kept for config_dump. */
   [key: string]: unknown;
+}
+
+export interface RedirectConfig {
+  /** 301 (default), 302, 303, 307 or 308 */
+  response_code: number;
+  path_redirect: string | undefined;
+  host_redirect: string | undefined;
+  /** lower-case, RFC 3986 scheme syntax */
+  scheme_redirect: string | undefined;
+}
+
+export interface MirrorPolicyConfig {
+  cluster: string;
+  /** share of requests mirrored; 0 = none, 100 or more = all */
+  percent: number;
+  trace_sampled: boolean;
 }
 
 export interface RouteConfig {
   match: RouteMatchConfig;
   route: RouteActionConfig | undefined;
   direct_response: DirectResponseConfig | undefined;
-  redirect: Record<string, unknown> | undefined;
+  redirect: RedirectConfig | undefined;
+  request_mirror_policies: MirrorPolicyConfig | undefined;
   per_filter_config: Record<string, unknown>;
   [key: string]: unknown;
 }

@@ -3,7 +3,8 @@
  * Turns a listener's config into what runs it: resolves every listener and network filter
  * type in the registry and lets each factory validate its config ONCE, before anything
  * binds, so a bad filter config stops the process with the JSON path. Stream filters are
- * owned by the L7 proxy; unknown ones are skipped with a warning, as MOSN does.
+ * parsed here too and handed to the listener's `proxy` filter (service "streamFilters");
+ * unknown ones are skipped with a warning, as MOSN does.
  */
 import type { ListenerConfig } from '../config/types.ts';
 import type { FilterRegistry } from '../api/registry.ts';
@@ -14,6 +15,7 @@ import type { Logger } from '../core/logger.ts';
 import { MosnError, isMosnError, describeError } from '../core/errors.ts';
 import type { DownstreamConnection } from '../network/connection.ts';
 import type { ListenerHandlers } from '../network/listener.ts';
+import type { PreparedStreamFilter } from '../proxy/stream-filter-chain.ts';
 
 interface Prepared<F> {
   factory: F;
@@ -53,14 +55,30 @@ function parseWith<F extends { type: string; parseConfig(raw: unknown, ctx: Filt
  */
 export function buildListenerHandlers(listener: ListenerConfig, index: number, ctx: BuildContext): ListenerHandlers {
   const base = listenerPath(index);
+  const logger = ctx.logger.child({ listener: listener.name });
+  const services = new Map(ctx.services);
   const contextFor = (path: string): FilterFactoryContext => ({
     path,
-    logger: ctx.logger.child({ listener: listener.name }),
+    logger,
     clusters: ctx.clusters,
     listenerName: listener.name,
-    services: ctx.services,
+    services,
     warn: ctx.warn,
   });
+
+  const streamFilters: PreparedStreamFilter[] = [];
+  listener.stream_filters.forEach((entry, i) => {
+    const path = `${base}.stream_filters[${i}]`;
+    const factory = ctx.registry.getStreamFilter(entry.type);
+    if (factory === undefined) {
+      ctx.warn(`${path}: stream filter "${entry.type}" is not registered; skipped (registered: ${ctx.registry.names('stream').join(', ') || 'none'})`);
+      return;
+    }
+    streamFilters.push({ type: entry.type, factory, config: parseWith(factory, entry.config, contextFor(`${path}.config`)) });
+  });
+  services.set('streamFilters', streamFilters);
+  services.set('listener', { config: listener, path: base });
+  services.set('streamFilterRegistry', ctx.registry);
 
   const listenerFilters: Prepared<ListenerFilterFactory>[] = listener.listener_filters.map((entry, i) => {
     const path = `${base}.listener_filters[${i}]`;

@@ -32,6 +32,7 @@ const MIGRATION_FILTER_TYPE: Record<MigrationKind, string> = { http1: 'proxy', t
 /** Sends one connection to the successor; true when it was adopted there. */
 export type MigrateConnection = (listener: ListenerIdentity, migration: ConnectionMigration) => Promise<boolean>;
 import { VERSION } from './version.ts';
+import { AccessLogWriters } from '../proxy/access-log/access-log-writer.ts';
 
 /** Listening sockets handed over by a predecessor (hot upgrade), taken by identity. */
 export interface InheritedSockets {
@@ -75,6 +76,10 @@ export class MosnServer {
   #hotUpgradeAvailable = false;
   readonly #sharedMetrics: boolean;
   #stopping: Promise<void> | undefined;
+  /** Filters register here what must close on a final stop (upstream pools, access logs). */
+  readonly #shutdownHooks: Array<() => Promise<void>> = [];
+  /** Access log outputs, shared by every listener naming the same path. */
+  readonly #accessLogWriters = new AccessLogWriters();
 
   constructor(loaded: LoadedConfig, options: ServerOptions) {
     this.loaded = loaded;
@@ -112,6 +117,8 @@ export class MosnServer {
     const services = new Map<string, unknown>([
       ['routers', server.routers],
       ['metrics', this.metrics],
+      ['shutdownHooks', this.#shutdownHooks],
+      ['accessLogWriters', this.#accessLogWriters],
     ]);
     const warn = (message: string): void => {
       this.warnings.push(message);
@@ -121,9 +128,6 @@ export class MosnServer {
       const path = listenerPath(index);
       if (listenerConfig.network === 'udp') {
         throw new MosnError('MOSN_ERR_CONFIG_UNSUPPORTED', `${path}.network: "udp" listeners are not supported yet`);
-      }
-      for (const [i, f] of listenerConfig.stream_filters.entries()) {
-        warn(`${path}.stream_filters[${i}]: stream filter "${f.type}" is not registered; skipped`);
       }
       const handlers = buildListenerHandlers(listenerConfig, index, {
         registry: this.registry,
@@ -347,6 +351,13 @@ export class MosnServer {
     if (!this.#handedOver) for (const listener of this.#listeners) listener.removeSocketFile();
     await this.#admin?.close();
     await Promise.all(this.#sinks.map((s) => s.close()));
+    await Promise.allSettled(this.#shutdownHooks.splice(0).map((hook) => hook()));
+    await this.#accessLogWriters.closeAll();
+  }
+
+  /** SIGUSR1: access logs reopen their files (after a rotation renamed them). */
+  reopenLogs(): void {
+    this.#accessLogWriters.reopenAll();
   }
 
   #adminContext(): ConstructorParameters<typeof AdminServer>[0] {

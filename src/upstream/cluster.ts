@@ -130,6 +130,16 @@ export class Cluster implements UpstreamCluster {
     return this.#activeConnections;
   }
 
+  /** The cluster's metric bundle (undefined without a registry): L7 request counters. */
+  get metrics(): UpstreamClusterMetrics | undefined {
+    return this.#metrics;
+  }
+
+  /** The bundle of one of this cluster's hosts (undefined without a registry). */
+  hostMetrics(host: Host): UpstreamHostMetrics | undefined {
+    return this.#metricsOf(host);
+  }
+
   #metricsOf(host: Host): UpstreamHostMetrics | undefined {
     if (this.#registry === undefined) return undefined;
     let metrics = this.#hostMetrics.get(host);

@@ -30,6 +30,17 @@ describe('parseProxyConfig', () => {
     );
   });
 
+  test('Http2 and Auto, any case; upstream defaults to the downstream protocol', () => {
+    assert.deepEqual(parse({ downstream_protocol: 'HTTP2', router_config_name: 'server_router' }), {
+      downstreamProtocol: 'Http2',
+      upstreamProtocol: 'Http2',
+      routerConfigName: 'server_router',
+    });
+    const auto = parse({ downstream_protocol: 'Auto', upstream_protocol: 'http1', router_config_name: 'server_router' });
+    assert.equal(auto.downstreamProtocol, 'Auto');
+    assert.equal(auto.upstreamProtocol, 'Http1');
+  });
+
   test('"HTTP1" is read as Http1', () => {
     const c = parse({ downstream_protocol: 'HTTP1', upstream_protocol: 'HTTP1', router_config_name: 'server_router' });
     assert.equal(c.downstreamProtocol, 'Http1');
@@ -59,11 +70,8 @@ describe('parseProxyConfig', () => {
 });
 
 describe('parseProxyConfig errors name the JSON path', () => {
-  test('Http2 and Auto are not supported yet', () => {
-    for (const p of ['Http2', 'HTTP2', 'Auto', 'AUTO']) {
-      assertRejected({ downstream_protocol: p, router_config_name: 'server_router' }, `${PATH}.downstream_protocol`, new RegExp(`protocol "${p}" is not supported yet`));
-    }
-    assertRejected({ upstream_protocol: 'Http2', router_config_name: 'server_router' }, `${PATH}.upstream_protocol`, /"Http2" is not supported yet/);
+  test('RPC protocols are refused naming the supported ones', () => {
+    assertRejected({ downstream_protocol: 'bolt', router_config_name: 'server_router' }, `${PATH}.downstream_protocol`, /"Http1", "Http2" or "Auto"/);
   });
 
   test('RPC protocols and comma lists are not supported yet', () => {

@@ -1,67 +1,161 @@
 /**
  * @module filters/network/proxy/proxy-factory
- * The `proxy` network filter factory (MOSN's name and config): validates the config and
- * compiles its router once at load time; the HTTP/1.1 proxy for a filter entry is built
- * on its first connection and shared by every later one.
+ * The `proxy` network filter factory (MOSN's name and config): validates the config,
+ * compiles its router (with each stream filter's per_filter_config) once at load time,
+ * and builds the L7 proxy of this filter entry on its first connection. Each connection
+ * is handed to the codec its protocol asks for (Auto: sniffed from the first bytes).
  */
-import { defineNetworkFilter } from '../../../api/filter-factory.ts';
+import type { Socket } from 'node:net';
+import { defineNetworkFilter, type FilterFactoryContext } from '../../../api/filter-factory.ts';
+import type { Connection } from '../../../api/network-filter.ts';
+import type { FilterRegistry } from '../../../api/registry.ts';
 import { MosnError } from '../../../core/errors.ts';
-import type { RouterConfig } from '../../../config/types.ts';
+import type { ListenerConfig, RouterConfig } from '../../../config/types.ts';
 import { RouteTable } from '../../../router/route-table.ts';
 import type { MetricsRegistry } from '../../../metrics/metrics-registry.ts';
 import { downstreamListenerMetrics, downstreamProxyMetrics } from '../../../metrics/metric-bundles.ts';
-import { parseProxyConfig, type ProxyConfig } from './proxy-config.ts';
-import { Http1Proxy, type Http1ProxyOptions } from './http1-proxy.ts';
 import { MIGRATION_KEY, type MigrationProvider } from '../../../network/migration.ts';
+import { Http1Server, DEFAULT_HTTP1_LIMITS } from '../../../protocol/http1/http1-server.ts';
+import { Http2Server } from '../../../protocol/http2/http2-server.ts';
+import { sniffHttpProtocol } from '../../../protocol/sniff.ts';
+import { Cluster } from '../../../upstream/cluster.ts';
+import { HttpPoolManager } from '../../../upstream/pools/pool-manager.ts';
+import { DEFAULT_REQUEST_TIMEOUT_MS, type ProxyContext } from '../../../proxy/proxy-context.ts';
+import { ProxyStream } from '../../../proxy/proxy-stream.ts';
+import type { PreparedStreamFilter } from '../../../proxy/stream-filter-chain.ts';
+import { tunnelUpgrade } from '../../../proxy/upgrade-tunnel.ts';
+import { createAccessLogs, releaseAccessLogs } from '../../../proxy/access-log/access-log.ts';
+import { AccessLogWriters } from '../../../proxy/access-log/access-log-writer.ts';
+import { parseProxyConfig, type ProxyConfig } from './proxy-config.ts';
+
+/** The listener's per_connection_buffer_limit_bytes when MOSN's default (1 MiB) is not set. */
+const DEFAULT_BUFFER_LIMIT = 1 << 20;
 
 interface ParsedProxy {
   config: ProxyConfig;
-  options: Http1ProxyOptions;
+  context: ProxyContext;
 }
 
-const proxies = new WeakMap<ParsedProxy, Http1Proxy>();
+/** The codecs of one filter entry, made on its first connection. */
+interface Codecs {
+  http1: Http1Server;
+  http2: Http2Server;
+}
+
+const codecsOf = new WeakMap<ParsedProxy, Codecs>();
+
+function parse(raw: unknown, context: FilterFactoryContext): ParsedProxy {
+  const routers = (context.services.get('routers') as RouterConfig[] | undefined) ?? [];
+  const config = parseProxyConfig(raw, context.path, (name) => routers.some((r) => r.router_config_name === name), context.warn);
+  const index = routers.findIndex((r) => r.router_config_name === config.routerConfigName);
+  const streamFilters = (context.services.get('streamFilters') as PreparedStreamFilter[] | undefined) ?? [];
+  const registry = context.services.get('streamFilterRegistry') as FilterRegistry | undefined;
+  const listener = context.services.get('listener') as { config: ListenerConfig; path: string } | undefined;
+  let routes: RouteTable;
+  try {
+    routes = new RouteTable(routers[index]!, `servers[0].routers[${index}]`, {
+      parsePerFilterConfig(type, rawConfig, path) {
+        const factory = registry?.getStreamFilter(type);
+        if (factory === undefined) {
+          context.warn(`${path}: stream filter "${type}" is not registered; ignored`);
+          return undefined;
+        }
+        return factory.parsePerRouteConfig === undefined ? rawConfig : factory.parsePerRouteConfig(rawConfig, { ...context, path });
+      },
+    });
+  } catch (err) {
+    // The router's own message already names its JSON path.
+    throw new MosnError('MOSN_ERR_CONFIG_INVALID', (err as Error).message, { cause: err });
+  }
+  for (const warning of routes.warnings) context.warn(warning);
+  const metrics = context.services.get('metrics') as MetricsRegistry | undefined;
+  const pools = new HttpPoolManager((cluster) => {
+    const c = cluster instanceof Cluster ? cluster : undefined;
+    return {
+      idleTimeoutMs: c?.idleTimeoutMs,
+      maxRequestsPerConnection: c?.maxRequestPerConn ?? 0,
+      maxConnections: c?.circuitBreakers.maxConnections ?? Infinity,
+    };
+  });
+  const writers = (context.services.get('accessLogWriters') as AccessLogWriters | undefined) ?? new AccessLogWriters();
+  const accessLogs = listener === undefined ? [] : createAccessLogs(listener.config.access_logs, listener.path, { writers, logger: context.logger });
+  const hooks = context.services.get('shutdownHooks') as Array<() => Promise<void>> | undefined;
+  hooks?.push(() => pools.close());
+  hooks?.push(() => releaseAccessLogs(accessLogs, writers));
+  const upstream = config.upstreamProtocol;
+  return {
+    config,
+    context: {
+      listenerName: context.listenerName,
+      routes,
+      clusters: context.clusters,
+      pools,
+      upstreamProtocol: upstream === 'Http1' ? 'HTTP/1.1' : upstream === 'Http2' ? 'HTTP/2' : undefined,
+      logger: context.logger,
+      metrics: metrics === undefined ? [] : [downstreamListenerMetrics(metrics, context.listenerName), downstreamProxyMetrics(metrics)],
+      streamFilters,
+      accessLogs,
+      bufferLimitBytes: listener?.config.per_connection_buffer_limit_bytes || DEFAULT_BUFFER_LIMIT,
+      defaultTimeoutMs: DEFAULT_REQUEST_TIMEOUT_MS,
+    },
+  };
+}
+
+function codecs(parsed: ParsedProxy): Codecs {
+  let c = codecsOf.get(parsed);
+  if (c === undefined) {
+    const ctx = parsed.context;
+    const onRequest = (stream: ConstructorParameters<typeof ProxyStream>[1]): void => new ProxyStream(ctx, stream).start();
+    c = {
+      http1: new Http1Server({ onRequest, onUpgrade: (head, socket, first) => tunnelUpgrade(ctx, head, socket, first) }, ctx.logger),
+      http2: new Http2Server(onRequest, ctx.logger),
+    };
+    codecsOf.set(parsed, c);
+  }
+  return c;
+}
+
+function serveHttp1(http: Http1Server, connection: Connection, socket: Socket): void {
+  connection.onDrain(() => http.drain(socket));
+  const provider: MigrationProvider = {
+    worthWaiting: () => http.isIdle(socket),
+    prepareMigration: () => {
+      const m = http.prepareMigration(socket);
+      return m === undefined ? undefined : { kind: 'http1', extraSockets: [], commit: m.commit, abort: m.abort };
+    },
+  };
+  connection.state.set(MIGRATION_KEY, provider);
+  http.accept(socket);
+}
+
+function serveHttp2(http: Http2Server, connection: Connection, socket: Socket): void {
+  connection.onDrain(() => http.drain(socket));
+  http.accept(socket);
+}
 
 export const proxyFactory = defineNetworkFilter<ParsedProxy>({
   type: 'proxy',
-  parseConfig(raw, context) {
-    const routers = (context.services.get('routers') as RouterConfig[] | undefined) ?? [];
-    const config = parseProxyConfig(raw, context.path, (name) => routers.some((r) => r.router_config_name === name), context.warn);
-    const index = routers.findIndex((r) => r.router_config_name === config.routerConfigName);
-    let routes: RouteTable;
-    try {
-      routes = new RouteTable(routers[index]!, `servers[0].routers[${index}]`);
-    } catch (err) {
-      // The router's own message already names its JSON path.
-      throw new MosnError('MOSN_ERR_CONFIG_INVALID', (err as Error).message, { cause: err });
-    }
-    const registry = context.services.get('metrics') as MetricsRegistry | undefined;
-    return {
-      config,
-      options: {
-        routes,
-        clusters: context.clusters,
-        logger: context.logger,
-        metrics: registry === undefined ? [] : [downstreamListenerMetrics(registry, context.listenerName), downstreamProxyMetrics(registry)],
-      },
-    };
-  },
+  parseConfig: parse,
   createFilters(parsed, chain, connection) {
-    let proxy = proxies.get(parsed);
-    if (proxy === undefined) {
-      proxy = new Http1Proxy(parsed.options);
-      proxies.set(parsed, proxy);
-    }
-    const http = proxy;
+    const { http1, http2 } = codecs(parsed);
+    const downstream = parsed.config.downstreamProtocol;
     chain.addReadFilter({
       onNewConnection() {
         const socket = connection.detachSocket();
-        connection.onDrain(() => http.drain(socket));
-        const provider: MigrationProvider = {
-          worthWaiting: () => http.isIdle(socket),
-          prepareMigration: () => http.prepareMigration(socket),
-        };
-        connection.state.set(MIGRATION_KEY, provider);
-        http.accept(socket);
+        if (downstream === 'Http1') serveHttp1(http1, connection, socket);
+        else if (downstream === 'Http2') serveHttp2(http2, connection, socket);
+        else {
+          // Until the first bytes decide, a drain just closes the connection.
+          let decided = false;
+          connection.onDrain(() => {
+            if (!decided) socket.destroy();
+          });
+          sniffHttpProtocol(socket, DEFAULT_HTTP1_LIMITS.headersTimeoutMs, (protocol) => {
+            decided = true;
+            if (protocol === 'HTTP/2') serveHttp2(http2, connection, socket);
+            else if (protocol === 'HTTP/1.1') serveHttp1(http1, connection, socket);
+          });
+        }
         return 'Stop';
       },
       onData() {

@@ -1,0 +1,213 @@
+/**
+ * @module protocol/http2/http2-server
+ * The HTTP/2 server codec (h2c prior knowledge): node:http2 sessions on sockets the
+ * `proxy` network filter detached; each stream becomes a ServerStream. Flow control is
+ * node's (per stream and per session windows); trailers pass both ways. A drain sends
+ * GOAWAY with the last stream id, lets open streams finish, then closes.
+ */
+import http2, { type Http2Session, type ServerHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { HeaderMap } from '../../api/headers.ts';
+import type { RequestHead } from '../../api/stream-filter.ts';
+import type { Logger } from '../../core/logger.ts';
+import { describeError } from '../../core/errors.ts';
+import { HOP_BY_HOP_HEADERS } from '../http-semantics.ts';
+import type { ServerStream } from '../server-stream.ts';
+
+export interface Http2ServerLimits {
+  /** SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients. */
+  maxConcurrentStreams: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE, bytes. */
+  maxHeaderListSize: number;
+  /** A session with no open stream is closed after this long, ms. */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP2_LIMITS: Http2ServerLimits = { maxConcurrentStreams: 1000, maxHeaderListSize: 64 * 1024, idleTimeoutMs: 300_000 };
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+
+export class Http2Server {
+  readonly #server: http2.Http2Server;
+  readonly #sessions = new WeakMap<Socket, Http2Session>();
+  readonly #logger: Logger;
+
+  constructor(onRequest: (stream: ServerStream) => void, logger: Logger, limits: Http2ServerLimits = DEFAULT_HTTP2_LIMITS) {
+    this.#logger = logger;
+    this.#server = http2.createServer({
+      settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderListSize },
+      maxSessionMemory: 64,
+      // A client that opens streams it never finishes cannot pile up without bound.
+      maxSessionInvalidFrames: 100,
+    });
+    this.#server.on('session', (session: Http2Session) => {
+      session.on('error', (err) => logger.debug({ err: describeError(err) }, 'http2: session error'));
+      session.setTimeout(limits.idleTimeoutMs, () => {
+        // Only an idle session times out: node resets the timer on every frame.
+        session.close();
+      });
+      const socket = session.socket as Socket | undefined;
+      if (socket !== undefined) this.#sessions.set(socket, session);
+    });
+    this.#server.on('sessionError', (err) => logger.debug({ err: describeError(err) }, 'http2: session error'));
+    this.#server.on('stream', (stream: ServerHttp2Stream, _headers: unknown, _flags: number, rawHeaders: string[]) => {
+      stream.on('error', (err) => logger.debug({ err: describeError(err) }, 'http2: stream error'));
+      let head: RequestHead;
+      try {
+        head = requestHead(rawHeaders);
+      } catch {
+        stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
+        return;
+      }
+      onRequest(new Http2ServerStream(stream, head));
+    });
+  }
+
+  /** Takes over a downstream socket (already positioned at the client preface). */
+  accept(socket: Socket): void {
+    this.#server.emit('connection', socket);
+    socket.resume();
+  }
+
+  /** GOAWAY now; the session closes when its open streams finish. */
+  drain(socket: Socket): void {
+    const session = this.#sessions.get(socket);
+    if (session === undefined) {
+      socket.end();
+      return;
+    }
+    if (!session.closed && !session.destroyed) session.close();
+  }
+
+  /** True when the connection has no open stream. */
+  isIdle(socket: Socket): boolean {
+    const session = this.#sessions.get(socket);
+    return session === undefined || (session.state.outboundQueueSize ?? 0) === 0;
+  }
+}
+
+function requestHead(raw: readonly string[]): RequestHead {
+  let method = '';
+  let path = '';
+  let authority: string | undefined;
+  let scheme = 'http';
+  const flat: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    if (name.charCodeAt(0) === 58 /* ':' */) {
+      if (name === ':method') method = value;
+      else if (name === ':path') path = value;
+      else if (name === ':authority') authority = value;
+      else if (name === ':scheme') scheme = value;
+    } else if (name === 'host') {
+      authority ??= value;
+    } else {
+      flat.push(name, value);
+    }
+  }
+  if (method === '') throw new Error('no :method');
+  // CONNECT has no :path; everything else must have one (RFC 9113 §8.3.1).
+  if (path === '' && method !== 'CONNECT') throw new Error('no :path');
+  return { method, path, authority: authority ?? '', scheme, headers: new HeaderMap(flat) };
+}
+
+function addressOf(ip: string | undefined, port: number | undefined): string {
+  if (ip === undefined) return '';
+  return ip.includes(':') ? `[${ip}]:${port ?? 0}` : `${ip}:${port ?? 0}`;
+}
+
+/** Response headers as node:http2 wants them, without HTTP/1-only (connection-specific) ones. */
+export function http2HeaderObject(headers: HeaderMap, into: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  headers.forEach((name, value) => {
+    if (HOP_BY_HOP_HEADERS.has(name)) return;
+    const old = into[name];
+    if (old === undefined) into[name] = value;
+    else if (Array.isArray(old)) old.push(value);
+    else into[name] = [String(old), value];
+  });
+  return into;
+}
+
+class Http2ServerStream implements ServerStream {
+  readonly protocol = 'HTTP/2' as const;
+  readonly head: RequestHead;
+  readonly body: Readable | undefined;
+  readonly contentLength: number;
+  readonly #stream: ServerHttp2Stream;
+  #trailers: HeaderMap | undefined;
+  #bytesSent = 0;
+  #ended = false;
+  #wantsTrailers = false;
+
+  constructor(stream: ServerHttp2Stream, head: RequestHead) {
+    this.#stream = stream;
+    this.head = head;
+    const cl = head.headers.get('content-length');
+    this.contentLength = cl === undefined ? -1 : Number(cl);
+    this.body = stream.endAfterHeaders ? undefined : stream;
+    if (this.body !== undefined) {
+      stream.once('trailers', (_h: unknown, _f: unknown, raw: string[]) => {
+        this.#trailers = HeaderMap.fromRaw(raw);
+      });
+    }
+  }
+
+  get remoteAddress(): string {
+    const s = this.#stream.session?.socket;
+    return addressOf(s?.remoteAddress, s?.remotePort);
+  }
+
+  get localAddress(): string {
+    const s = this.#stream.session?.socket;
+    return addressOf(s?.localAddress, s?.localPort);
+  }
+
+  get headersSent(): boolean {
+    return this.#stream.headersSent || this.#stream.destroyed;
+  }
+
+  get bytesSent(): number {
+    return this.#bytesSent;
+  }
+
+  requestTrailers(): HeaderMap | undefined {
+    return this.#trailers;
+  }
+
+  sendHeaders(status: number, headers: HeaderMap, endStream: boolean, trailersFollow: boolean): void {
+    if (this.#stream.destroyed) return;
+    this.#wantsTrailers = trailersFollow && !endStream;
+    this.#stream.respond(http2HeaderObject(headers, { ':status': status }), { endStream, waitForTrailers: this.#wantsTrailers });
+    if (endStream) this.#ended = true;
+  }
+
+  write(chunk: Buffer): boolean {
+    this.#bytesSent += chunk.length;
+    return this.#stream.write(chunk);
+  }
+
+  onceDrain(fn: () => void): void {
+    this.#stream.once('drain', fn);
+  }
+
+  end(trailers?: HeaderMap): void {
+    if (this.#stream.destroyed) return;
+    this.#ended = true;
+    if (this.#wantsTrailers) {
+      this.#stream.once('wantTrailers', () => {
+        this.#stream.sendTrailers(trailers === undefined ? {} : http2HeaderObject(trailers, {}));
+      });
+    }
+    this.#stream.end();
+  }
+
+  reset(): void {
+    if (!this.#stream.destroyed) this.#stream.close(NGHTTP2_INTERNAL_ERROR);
+  }
+
+  onClose(fn: (completed: boolean) => void): void {
+    this.#stream.once('close', () => fn(this.#ended && this.#stream.rstCode === NGHTTP2_NO_ERROR));
+  }
+}

@@ -1,0 +1,765 @@
+/**
+ * @module proxy/proxy-stream
+ * The L7 state machine for one request (MOSN's downStream): receive filters around
+ * routing and host choice, the upstream exchange with timeouts and retries, send filters,
+ * the response streamed back with backpressure, then access log and metrics. Every way
+ * out goes through #finish, once.
+ *
+ * Bodies stream unless something needs them whole: a filter added with `needsBody`, a
+ * retry policy or a mirror (then up to `bufferLimitBytes`; a retry or mirror of a bigger
+ * or unknown-length body is given up, the request still streams).
+ */
+import { HeaderMap } from '../api/headers.ts';
+import type {
+  RequestHead,
+  ResponseHead,
+  StreamFilterStatus,
+  StreamInfo,
+  StreamReceiverFilterHandler,
+  StreamSenderFilterHandler,
+  ReceiverFilterPhase,
+} from '../api/stream-filter.ts';
+import type { UpstreamCluster, UpstreamHost } from '../api/upstream.ts';
+import type { Logger } from '../core/logger.ts';
+import { describeError } from '../core/errors.ts';
+import { countResponseStatus } from '../metrics/metric-bundles.ts';
+import type { UpstreamClusterMetrics, UpstreamHostMetrics } from '../metrics/metric-bundles.ts';
+import { HOP_BY_HOP_HEADERS, IDEMPOTENT_METHODS, statusHasNoBody } from '../protocol/http-semantics.ts';
+import type { ServerStream } from '../protocol/server-stream.ts';
+import type { MatchedRoute } from '../router/route-table.ts';
+import { Cluster } from '../upstream/cluster.ts';
+import { Host } from '../upstream/host.ts';
+import type { UpstreamProtocol } from '../upstream/pools/pool-manager.ts';
+import type { UpstreamBody, UpstreamExchange, UpstreamFailure, UpstreamResponseHandler } from '../upstream/pools/upstream-exchange.ts';
+import type { Phase } from './phases.ts';
+import type { ProxyContext } from './proxy-context.ts';
+import { ResponseFlags, type RequestInfo } from './request-info.ts';
+import { StreamFilterChain } from './stream-filter-chain.ts';
+import { sendMirror } from './mirror.ts';
+
+/** A filter returning RetryMatchRoute more often than this in one request is looping. */
+const MAX_ROUTE_RETRIES = 3;
+
+/** gRPC status for a local HTTP status (gRPC's HTTP-to-gRPC mapping). */
+function grpcStatusOf(status: number): number {
+  switch (status) {
+    case 400: return 13;
+    case 401: return 16;
+    case 403: return 7;
+    case 404: return 12;
+    case 413: return 8;
+    case 429: case 502: case 503: return 14;
+    case 504: return 4;
+    default: return status >= 200 && status < 300 ? 0 : 2;
+  }
+}
+
+export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFilterHandler, UpstreamResponseHandler, StreamInfo {
+  readonly #ctx: ProxyContext;
+  readonly #ds: ServerStream;
+  readonly request: RequestHead;
+  readonly logger: Logger;
+  readonly #info: RequestInfo;
+  phase: Phase = 'Init';
+
+  #chain: StreamFilterChain | undefined;
+  #route: MatchedRoute | undefined;
+  #routeRetries = 0;
+  #cluster: UpstreamCluster | undefined;
+  #host: UpstreamHost | undefined;
+  #triedHosts: Set<UpstreamHost> | undefined;
+  #attempts = 0;
+  #prepared = false;
+
+  #requestBody: Buffer | undefined;
+  #requestTrailers: HeaderMap | undefined;
+  /** The body is (being) streamed to the upstream: it cannot be sent again. */
+  #bodyConsumed = false;
+
+  #exchange: UpstreamExchange | undefined;
+  #hostActive = false;
+  #tryStartedAt = 0;
+  #requestTimer: NodeJS.Timeout | undefined;
+  #tryTimer: NodeJS.Timeout | undefined;
+
+  response: ResponseHead = { status: 0, headers: new HeaderMap() };
+  #responseBody: Buffer[] | undefined;
+  #responseBytes = 0;
+  #responseBuffered: Buffer | undefined;
+  #responseEndStream = false;
+  #responseStarted = false;
+  #replied = false;
+  #finished = false;
+  /** Response chunks (and the end) held while send filters run without needing the body. */
+  #held: Buffer[] | undefined;
+  #heldEnd: { trailers: HeaderMap | undefined } | undefined;
+  #variables: Map<string, unknown> | undefined;
+
+  constructor(ctx: ProxyContext, ds: ServerStream) {
+    this.#ctx = ctx;
+    this.#ds = ds;
+    this.request = ds.head;
+    this.logger = ctx.logger;
+    const now = performance.now();
+    this.#info = {
+      startTime: Date.now(),
+      startedAt: now,
+      requestReceivedAt: ds.body === undefined ? now : 0,
+      responseReceivedAt: 0,
+      finishedAt: 0,
+      bytesSent: 0,
+      bytesReceived: 0,
+      protocol: ds.protocol,
+      responseCode: 0,
+      responseFlags: 0,
+      upstreamLocalAddress: '',
+      downstreamLocalAddress: '',
+      downstreamRemoteAddress: '',
+      upstreamHost: '',
+      upstreamCluster: '',
+      listenerName: ctx.listenerName,
+      routeName: '',
+      method: ds.head.method,
+      path: ds.head.path,
+      authority: ds.head.authority,
+      requestHeaders: ds.head.headers,
+      responseHeaders: undefined,
+    };
+  }
+
+  // ---------------------------------------------------------------- StreamInfo
+  get info(): StreamInfo {
+    return this;
+  }
+  get protocol(): string {
+    return this.#ds.protocol;
+  }
+  get listenerName(): string {
+    return this.#ctx.listenerName;
+  }
+  get downstreamRemoteAddress(): string {
+    return this.#ds.remoteAddress;
+  }
+  get downstreamLocalAddress(): string {
+    return this.#ds.localAddress;
+  }
+  get routeName(): string | undefined {
+    return this.#route?.name;
+  }
+  get clusterName(): string | undefined {
+    return this.#cluster?.name;
+  }
+  get upstreamHost(): string | undefined {
+    return this.#host?.address;
+  }
+  get variables(): Map<string, unknown> {
+    return (this.#variables ??= new Map());
+  }
+
+  // ---------------------------------------------------------------- handlers
+  get requestBody(): Buffer | undefined {
+    return this.#requestBody;
+  }
+  get requestTrailers(): HeaderMap | undefined {
+    return this.#requestTrailers;
+  }
+  get responseBody(): Buffer | undefined {
+    return this.#responseBuffered;
+  }
+  get responseTrailers(): HeaderMap | undefined {
+    return this.#upstreamTrailers;
+  }
+  #upstreamTrailers: HeaderMap | undefined;
+
+  perRouteConfig(): unknown {
+    const type = this.#chain?.current;
+    return type === undefined || type === '' ? undefined : this.#route?.perFilterConfig(type);
+  }
+
+  setRequestBody(body: Buffer | string): void {
+    this.#requestBody = typeof body === 'string' ? Buffer.from(body) : body;
+    this.request.headers.set('content-length', String(this.#requestBody.length));
+  }
+
+  setResponseBody(body: Buffer | string): void {
+    this.#responseBuffered = typeof body === 'string' ? Buffer.from(body) : body;
+    this.response.headers.set('content-length', String(this.#responseBuffered.length));
+  }
+
+  sendDirectResponse(status: number, headers?: Record<string, string>, body?: string | Buffer): void {
+    const map = new HeaderMap();
+    if (headers !== undefined) for (const name of Object.keys(headers)) map.add(name, headers[name]!);
+    this.#reply(status, map, body === undefined ? undefined : typeof body === 'string' ? Buffer.from(body) : body);
+  }
+
+  // ---------------------------------------------------------------- start
+  start(): void {
+    const ds = this.#ds;
+    for (const m of this.#ctx.metrics) {
+      m.requestTotal.inc();
+      m.requestActive.inc();
+    }
+    ds.onClose((completed) => this.#finish(completed));
+    stripHopByHop(this.request.headers);
+    if (this.#ctx.streamFilters.length > 0) {
+      try {
+        this.#chain = StreamFilterChain.create(this.#ctx.streamFilters);
+      } catch (err) {
+        this.#filterFailed(err as Error, '');
+        return;
+      }
+      if (this.#chain.needsRequestBody) {
+        this.#bufferRequestBody(() => this.#runReceivers('BeforeRoute', 'DownFilter', () => this.#matchRoute()));
+        return;
+      }
+    }
+    this.#runReceivers('BeforeRoute', 'DownFilter', () => this.#matchRoute());
+  }
+
+  /** Runs receive filters of `phase`, then `next` on Continue. */
+  #runReceivers(phase: ReceiverFilterPhase, name: Phase, next: () => void): void {
+    const chain = this.#chain;
+    if (chain === undefined || chain.receivers.length === 0) return next();
+    this.phase = name;
+    chain.runReceivers(phase, (filter) => filter.onReceive(this), (outcome, type) => {
+      if (this.#finished) return;
+      if (outcome instanceof Error) return this.#filterFailed(outcome, type);
+      this.#onFilterStatus(outcome, type, phase, next);
+    });
+  }
+
+  #onFilterStatus(status: StreamFilterStatus, type: string, phase: ReceiverFilterPhase | 'BeforeSend', next: () => void): void {
+    switch (status) {
+      case 'Continue':
+        return next();
+      case 'Stop':
+        if (!this.#replied) this.#filterFailed(new Error('returned Stop without sending a response'), type);
+        return;
+      case 'Termination':
+        this.logger.debug({ filter: type }, 'proxy: stream terminated by a filter');
+        this.#info.responseFlags |= ResponseFlags.DownStreamTerminate;
+        this.#ds.reset();
+        return;
+      case 'RetryMatchRoute':
+        if (phase === 'BeforeRoute' || phase === 'BeforeSend') break;
+        if (++this.#routeRetries > MAX_ROUTE_RETRIES) return this.#filterFailed(new Error(`asked to match the route again more than ${MAX_ROUTE_RETRIES} times`), type);
+        return this.#matchRoute();
+      case 'RetryChooseHost':
+        if (phase !== 'AfterChooseHost') break;
+        if (++this.#routeRetries > MAX_ROUTE_RETRIES) return this.#filterFailed(new Error(`asked to choose the host again more than ${MAX_ROUTE_RETRIES} times`), type);
+        return this.#chooseHost();
+    }
+    this.#filterFailed(new Error(`returned ${status}, which phase ${phase} cannot honour`), type);
+  }
+
+  #filterFailed(err: Error, type: string): void {
+    this.logger.error({ filter: type, phase: this.phase, err: describeError(err) }, 'proxy: stream filter failed; answering 500');
+    for (const m of this.#ctx.metrics) m.requestFailed.inc();
+    this.#localReply(500, type === '' ? 'stream filter error' : `stream filter "${type}" failed`);
+  }
+
+  // ---------------------------------------------------------------- routing
+  #matchRoute(): void {
+    this.phase = 'MatchRoute';
+    const route = this.#ctx.routes.match(this.request);
+    this.#route = route;
+    if (route === undefined) {
+      this.#info.responseFlags |= ResponseFlags.NoRouteFound;
+      return this.#localReply(404, 'no route');
+    }
+    this.#info.routeName = route.name;
+    if (route.directResponse !== undefined) {
+      const headers = new HeaderMap();
+      route.applyResponseHeaders(headers);
+      const body = route.directResponse.body;
+      return this.#reply(route.directResponse.status, headers, body === '' ? undefined : Buffer.from(body));
+    }
+    const redirect = route.redirect(this.request);
+    if (redirect !== undefined) {
+      const headers = new HeaderMap(['location', redirect.location]);
+      route.applyResponseHeaders(headers);
+      return this.#reply(redirect.status, headers, undefined);
+    }
+    this.#runReceivers('AfterRoute', 'DownFilterAfterRoute', () => this.#chooseCluster());
+  }
+
+  #chooseCluster(): void {
+    const route = this.#route!;
+    const name = route.clusterName(this.request.headers);
+    const cluster = name === undefined ? undefined : this.#ctx.clusters.getCluster(name);
+    if (cluster === undefined) {
+      this.#info.responseFlags |= ResponseFlags.NoHealthyUpstream;
+      return this.#localReply(503, `no cluster "${name ?? ''}"`);
+    }
+    this.#cluster = cluster;
+    this.#info.upstreamCluster = cluster.name;
+    this.#chooseHost();
+  }
+
+  #chooseHost(): void {
+    this.phase = 'ChooseHost';
+    const cluster = this.#cluster!;
+    const tried = this.#triedHosts;
+    let host = cluster.chooseHost(tried === undefined ? undefined : { excludeHosts: tried });
+    // Every host tried already: a retry goes to any host rather than nowhere.
+    if (host === undefined && tried !== undefined) host = cluster.chooseHost();
+    if (host === undefined) {
+      this.#info.responseFlags |= ResponseFlags.NoHealthyUpstream;
+      return this.#localReply(503, `no healthy host in cluster "${cluster.name}"`);
+    }
+    this.#host = host;
+    this.#info.upstreamHost = host.address;
+    if (this.#attempts > 0) return this.#send();
+    this.#runReceivers('AfterChooseHost', 'DownFilterAfterChooseHost', () => this.#prepareUpstream());
+  }
+
+  /** Once, before the first attempt: rewrites, header mutations, body buffering for retries and mirrors. */
+  #prepareUpstream(): void {
+    if (this.#prepared) return this.#send();
+    this.#prepared = true;
+    const route = this.#route!;
+    const request = this.request;
+    route.rewrite(request);
+    route.applyRequestHeaders(request.headers);
+    if (route.autoHostRewrite) {
+      const host = this.#host!;
+      request.authority = host.hostname ?? host.address;
+    }
+    const headers = request.headers;
+    const remote = this.#ds.remoteAddress;
+    const ip = remote.startsWith('[') ? remote.slice(1, remote.indexOf(']')) : remote.slice(0, remote.lastIndexOf(':'));
+    const xff = headers.get('x-forwarded-for');
+    headers.set('x-forwarded-for', xff === undefined ? ip : `${xff}, ${ip}`);
+    if (!headers.has('x-forwarded-proto')) headers.add('x-forwarded-proto', request.scheme);
+
+    const wantsReplay = route.retryPolicy !== undefined || route.mirrors.length > 0 || IDEMPOTENT_METHODS.has(request.method);
+    const body = this.#ds.body;
+    if (wantsReplay && this.#requestBody === undefined && body !== undefined && !this.#bodyConsumed) {
+      const length = this.#ds.contentLength;
+      if (length >= 0 && length <= this.#ctx.bufferLimitBytes && (route.retryPolicy !== undefined || route.mirrors.length > 0)) {
+        return this.#bufferRequestBody(() => this.#startUpstream());
+      }
+    }
+    this.#startUpstream();
+  }
+
+  #startUpstream(): void {
+    const route = this.#route!;
+    for (const mirror of route.mirrors) {
+      if (Math.random() * 100 >= mirror.percent) continue;
+      // Only a request whose body is known whole can be copied without slowing the original.
+      if (this.#ds.body !== undefined && this.#requestBody === undefined) continue;
+      sendMirror(this.#ctx, mirror.cluster, this.request, this.#requestBody, this.#upstreamProtocol());
+    }
+    const timeout = route.timeoutMs ?? this.#ctx.defaultTimeoutMs;
+    if (timeout > 0 && timeout !== Infinity) {
+      this.#requestTimer = setTimeout(() => this.#onTimeout(false), timeout);
+    }
+    this.#send();
+  }
+
+  #upstreamProtocol(): UpstreamProtocol {
+    return this.#ctx.upstreamProtocol ?? this.#ds.protocol;
+  }
+
+  // ---------------------------------------------------------------- upstream
+  #send(): void {
+    if (this.#finished) return;
+    this.phase = 'DownRecvHeader';
+    const cluster = this.#cluster!;
+    const host = this.#host!;
+    this.#attempts++;
+    (this.#triedHosts ??= new Set()).add(host);
+    if (host instanceof Host) host.onRequestStart();
+    this.#hostActive = true;
+    this.#tryStartedAt = performance.now();
+    const { clusterMetrics, hostMetrics } = this.#upstreamMetrics();
+    clusterMetrics?.requestTotal.inc();
+    clusterMetrics?.requestActive.inc();
+    hostMetrics?.requestTotal.inc();
+    hostMetrics?.requestActive.inc();
+
+    let body: UpstreamBody;
+    if (this.#requestBody !== undefined) body = this.#requestBody;
+    else if (this.#ds.body !== undefined) {
+      body = this.#ds.body;
+      this.#bodyConsumed = true;
+    }
+    const protocol = this.#upstreamProtocol();
+    const headers = this.request.headers;
+    // gRPC servers require `te: trailers` (the only te value HTTP/2 allows); HTTP/1 upstreams get none.
+    if (protocol === 'HTTP/2' && isGrpc(headers)) headers.set('te', 'trailers');
+    else headers.delete('te');
+    const pool = this.#ctx.pools.pool(cluster, host, protocol);
+    const perTry = this.#route?.retryPolicy?.perTryTimeoutMs;
+    if (perTry !== undefined && perTry > 0) this.#tryTimer = setTimeout(() => this.#onTimeout(true), perTry);
+    this.#exchange = pool.send(
+      { method: this.request.method, path: this.request.path, authority: this.request.authority, scheme: 'http', headers },
+      body,
+      this,
+    );
+  }
+
+  #upstreamMetrics(): { clusterMetrics: UpstreamClusterMetrics | undefined; hostMetrics: UpstreamHostMetrics | undefined } {
+    const cluster = this.#cluster;
+    const host = this.#host;
+    if (!(cluster instanceof Cluster) || !(host instanceof Host)) return { clusterMetrics: undefined, hostMetrics: undefined };
+    return { clusterMetrics: cluster.metrics, hostMetrics: cluster.hostMetrics(host) };
+  }
+
+  /** Ends the current attempt's accounting on the host (once per #send). */
+  #endAttempt(success: boolean | undefined): void {
+    if (!this.#hostActive) return;
+    this.#hostActive = false;
+    clearTimeout(this.#tryTimer);
+    this.#tryTimer = undefined;
+    const host = this.#host;
+    if (host instanceof Host) host.onRequestEnd();
+    const { clusterMetrics, hostMetrics } = this.#upstreamMetrics();
+    const ms = Math.round(performance.now() - this.#tryStartedAt);
+    for (const m of [clusterMetrics, hostMetrics]) {
+      if (m === undefined) continue;
+      m.requestActive.dec();
+      m.requestDurationTotal.inc(ms);
+      if (success === true) m.responseSuccess.inc();
+      else if (success === false) m.responseFailed.inc();
+    }
+  }
+
+  onRequestBodySent(bytes: number): void {
+    if (this.#requestBody === undefined) this.#info.bytesReceived += bytes;
+  }
+
+  onRequestSent(): void {
+    this.#info.requestReceivedAt ||= performance.now();
+    this.#requestTrailers ??= this.#ds.requestTrailers();
+  }
+
+  #onTimeout(perTry: boolean): void {
+    if (this.#finished) return;
+    const { clusterMetrics, hostMetrics } = this.#upstreamMetrics();
+    clusterMetrics?.requestTimeout.inc();
+    hostMetrics?.requestTimeout.inc();
+    this.#exchange?.abort();
+    this.#exchange = undefined;
+    this.#endAttempt(false);
+    if (perTry && !this.#responseStarted && this.#canRetry()) return this.#retry('per-try timeout');
+    clearTimeout(this.#requestTimer);
+    this.#info.responseFlags |= ResponseFlags.UpstreamRequestTimeout;
+    this.logger.warn({ cluster: this.#cluster?.name, host: this.#host?.address, path: this.request.path }, 'proxy: upstream request timeout');
+    this.#localReply(504, 'upstream request timeout');
+  }
+
+  /** True when another attempt is allowed and the request can be sent again. */
+  #canRetry(): boolean {
+    const policy = this.#route?.retryPolicy;
+    if (policy === undefined || this.#attempts > policy.numRetries) return false;
+    return this.#ds.body === undefined || this.#requestBody !== undefined;
+  }
+
+  #retry(reason: string): void {
+    const { clusterMetrics } = this.#upstreamMetrics();
+    clusterMetrics?.requestRetry.inc();
+    this.phase = 'Retry';
+    this.logger.debug({ reason, attempt: this.#attempts, cluster: this.#cluster?.name }, 'proxy: retrying upstream request');
+    this.#chooseHost();
+  }
+
+  onResponseHeaders(status: number, headers: HeaderMap, endStream: boolean): void {
+    if (this.#finished) return;
+    this.phase = 'UpRecvHeader';
+    const policy = this.#route?.retryPolicy;
+    if (policy !== undefined && policy.retryOnStatus.has(status) && this.#canRetry()) {
+      this.#exchange?.abort();
+      this.#exchange = undefined;
+      this.#endAttempt(false);
+      return this.#retry(`status ${status}`);
+    }
+    clearTimeout(this.#tryTimer);
+    this.#responseStarted = true;
+    this.#info.responseReceivedAt = performance.now();
+    stripHopByHop(headers);
+    this.response = { status, headers };
+    this.#route?.applyResponseHeaders(headers);
+    this.#responseEndStream = endStream || statusHasNoBody(status, this.request.method);
+    const chain = this.#chain;
+    if (chain !== undefined && chain.senders.length > 0) {
+      if (chain.needsResponseBody && !this.#responseEndStream) {
+        this.#responseBody = [];
+        return;
+      }
+      this.#held = [];
+      return this.#runSenders();
+    }
+    this.#sendResponseHead();
+  }
+
+  /** After send filters that did not need the body: the head, then what arrived meanwhile. */
+  #releaseHeld(): void {
+    const held = this.#held ?? [];
+    const end = this.#heldEnd;
+    this.#held = undefined;
+    this.#heldEnd = undefined;
+    this.#sendResponseHead();
+    if (this.#responseEndStream) return;
+    let ok = true;
+    for (const chunk of held) ok = this.#ds.write(chunk);
+    if (end !== undefined) this.#ds.end(end.trailers);
+    else if (ok) this.#exchange?.resume();
+    else this.#ds.onceDrain(() => this.#exchange?.resume());
+  }
+
+  #runSenders(): void {
+    this.phase = 'UpFilter';
+    this.#chain!.runSenders((filter) => filter.onSend(this), (outcome, type) => {
+      if (this.#finished) return;
+      if (outcome instanceof Error) {
+        this.#exchange?.abort();
+        return this.#filterFailed(outcome, type);
+      }
+      if (outcome !== 'Continue') {
+        this.#exchange?.abort();
+        this.#exchange = undefined;
+        this.#endAttempt(true);
+      }
+      this.#onFilterStatus(outcome, type, 'BeforeSend', () => {
+        if (this.#responseBody !== undefined) this.#sendBufferedResponse();
+        else this.#releaseHeld();
+      });
+    });
+  }
+
+  #sendResponseHead(): void {
+    const { status, headers } = this.response;
+    this.#info.responseCode = status;
+    this.#info.responseHeaders = headers;
+    this.phase = 'UpRecvData';
+    const trailersFollow = !this.#responseEndStream && (isGrpc(headers) || (this.#ds.protocol === 'HTTP/2' && this.#upstreamProtocol() === 'HTTP/2'));
+    this.#ds.sendHeaders(status, headers, this.#responseEndStream, trailersFollow);
+  }
+
+  #sendBufferedResponse(): void {
+    const body = this.#responseBuffered ?? Buffer.concat(this.#responseBody ?? []);
+    this.#responseBody = undefined;
+    const { headers } = this.response;
+    headers.set('content-length', String(body.length));
+    const trailers = this.#upstreamTrailers;
+    this.#responseEndStream = body.length === 0 && trailers === undefined;
+    this.#sendResponseHead();
+    if (!this.#responseEndStream) {
+      if (body.length > 0) this.#ds.write(body);
+      this.#ds.end(trailers);
+    }
+  }
+
+  onResponseData(chunk: Buffer): boolean {
+    if (this.#finished) return true;
+    if (this.#responseBody !== undefined) {
+      this.#responseBytes += chunk.length;
+      if (this.#responseBytes > this.#ctx.bufferLimitBytes) {
+        this.#exchange?.abort();
+        this.#exchange = undefined;
+        this.#endAttempt(false);
+        this.logger.warn({ limit: this.#ctx.bufferLimitBytes }, 'proxy: response body over the buffer limit of a filter that needs it');
+        this.#localReply(502, 'upstream response too large to buffer');
+        return true;
+      }
+      this.#responseBody.push(chunk);
+      return true;
+    }
+    if (this.#held !== undefined) {
+      this.#held.push(chunk);
+      return false;
+    }
+    if (this.#responseEndStream) return true;
+    const ok = this.#ds.write(chunk);
+    if (!ok) this.#ds.onceDrain(() => this.#exchange?.resume());
+    return ok;
+  }
+
+  onResponseEnd(trailers: HeaderMap | undefined): void {
+    if (this.#finished) return;
+    this.#exchange = undefined;
+    this.#endAttempt(true);
+    clearTimeout(this.#requestTimer);
+    this.#upstreamTrailers = trailers;
+    if (this.#responseBody !== undefined) return this.#runSenders();
+    if (this.#held !== undefined) {
+      this.#heldEnd = { trailers };
+      return;
+    }
+    if (!this.#responseEndStream) this.#ds.end(trailers);
+  }
+
+  onError(err: Error, failure: UpstreamFailure): void {
+    if (this.#finished) return;
+    this.#exchange = undefined;
+    this.#endAttempt(false);
+    const { clusterMetrics, hostMetrics } = this.#upstreamMetrics();
+    if (failure === 'reset' || failure === 'protocol') {
+      clusterMetrics?.requestRemoteReset.inc();
+      hostMetrics?.requestRemoteReset.inc();
+    }
+    if (!this.#responseStarted) {
+      const policy = this.#route?.retryPolicy;
+      const retryable =
+        policy !== undefined
+          ? // A circuit breaker's refusal is never retried (MOSN): another try would only add load.
+            (failure === 'connect' ? policy.retryOnConnectFailure : failure === 'overflow' ? false : policy.retryOnReset) && this.#canRetry()
+          : // No policy: one more try for an idempotent request that had no body, when the
+            // connection failed or broke before an answer (a keep-alive connection the
+            // upstream closed as we reused it).
+            this.#attempts === 1 && failure !== 'protocol' && this.#ds.body === undefined && IDEMPOTENT_METHODS.has(this.request.method);
+      if (retryable) return this.#retry(`${failure}: ${err.message}`);
+    }
+    clearTimeout(this.#requestTimer);
+    const status = failure === 'connect' || failure === 'overflow' ? 503 : 502;
+    this.#info.responseFlags |=
+      failure === 'connect'
+        ? ResponseFlags.UpstreamConnectionFailure
+        : failure === 'overflow'
+          ? ResponseFlags.UpstreamOverflow
+          : ResponseFlags.UpstreamRemoteReset;
+    this.logger.warn(
+      { cluster: this.#cluster?.name, host: this.#host?.address, failure, status, err: describeError(err) },
+      'proxy: upstream failure',
+    );
+    this.#localReply(status, failure === 'connect' ? 'upstream connect failure' : failure === 'overflow' ? 'upstream overflow' : 'upstream reset');
+  }
+
+  // ---------------------------------------------------------------- bodies
+  /** Reads the whole request body (up to the buffer limit, else 413), then `next`. */
+  #bufferRequestBody(next: () => void): void {
+    const body = this.#ds.body;
+    if (body === undefined || this.#requestBody !== undefined) return next();
+    this.#bodyConsumed = true;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const limit = this.#ctx.bufferLimitBytes;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        body.off('data', onData);
+        body.off('end', onEnd);
+        this.#info.responseFlags |= ResponseFlags.ReqEntityTooLarge;
+        this.#localReply(413, 'request body too large');
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      this.#info.bytesReceived = size;
+      this.#info.requestReceivedAt = performance.now();
+      this.#requestBody = Buffer.concat(chunks, size);
+      this.#requestTrailers = this.#ds.requestTrailers();
+      if (!this.#finished) next();
+    };
+    body.on('data', onData);
+    body.once('end', onEnd);
+    body.once('error', () => {});
+  }
+
+  // ---------------------------------------------------------------- replies
+  /** An error answer made by the proxy itself (gRPC requests get a gRPC status instead). */
+  #localReply(status: number, reason: string): void {
+    if (status >= 500) for (const m of this.#ctx.metrics) m.requestFailed.inc();
+    if (isGrpc(this.request.headers)) {
+      const headers = new HeaderMap(['content-type', 'application/grpc', 'grpc-status', String(grpcStatusOf(status)), 'grpc-message', encodeURIComponent(reason)]);
+      return this.#reply(200, headers, undefined, status);
+    }
+    this.#reply(status, new HeaderMap(['content-type', 'text/plain']), Buffer.from(`${reason}\n`));
+  }
+
+  /** Sends a whole response made here; a response already started is reset instead. */
+  #reply(status: number, headers: HeaderMap, body: Buffer | undefined, logStatus = status): void {
+    if (this.#finished) return;
+    this.#replied = true;
+    clearTimeout(this.#requestTimer);
+    this.#exchange?.abort();
+    this.#exchange = undefined;
+    this.#endAttempt(undefined);
+    const ds = this.#ds;
+    if (ds.headersSent) {
+      ds.reset();
+      return;
+    }
+    this.#info.responseCode = logStatus;
+    this.#info.responseHeaders = headers;
+    const noBody = body === undefined || statusHasNoBody(status, this.request.method);
+    headers.set('content-length', String(noBody ? 0 : body.length));
+    ds.sendHeaders(status, headers, noBody, false);
+    if (!noBody) {
+      ds.write(body);
+      ds.end();
+    }
+    // The request body is not needed any more: let it flow so the connection stays usable.
+    const requestBody = ds.body;
+    if (requestBody !== undefined && !this.#bodyConsumed) {
+      this.#bodyConsumed = true;
+      requestBody.resume();
+    }
+  }
+
+  // ---------------------------------------------------------------- end
+  #finish(completed: boolean): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.phase = 'End';
+    clearTimeout(this.#requestTimer);
+    clearTimeout(this.#tryTimer);
+    const info = this.#info;
+    if (this.#exchange !== undefined) {
+      // The client left before the response ended: stop the upstream request too.
+      this.#exchange.abort();
+      this.#exchange = undefined;
+      const { clusterMetrics, hostMetrics } = this.#upstreamMetrics();
+      clusterMetrics?.requestLocalReset.inc();
+      hostMetrics?.requestLocalReset.inc();
+      info.responseFlags |= ResponseFlags.DownStreamTerminate;
+    }
+    this.#endAttempt(undefined);
+    info.finishedAt = performance.now();
+    info.bytesSent = this.#ds.bytesSent;
+    info.downstreamRemoteAddress = this.#ds.remoteAddress;
+    info.downstreamLocalAddress = this.#ds.localAddress;
+    const elapsed = info.finishedAt - info.startedAt;
+    for (const m of this.#ctx.metrics) {
+      m.requestActive.dec();
+      m.requestTime.observe(elapsed);
+      if (info.responseCode !== 0) countResponseStatus(m, info.responseCode);
+      if (!completed) m.requestReset.inc();
+    }
+    if (!completed && info.responseCode === 0) info.responseFlags |= ResponseFlags.DownStreamTerminate;
+    this.#chain?.destroy((type, err) => this.logger.warn({ filter: type, err: describeError(err) }, 'proxy: stream filter onDestroy threw'));
+    for (const log of this.#ctx.accessLogs) {
+      try {
+        log.log(info);
+      } catch (err) {
+        this.logger.warn({ err: describeError(err) }, 'proxy: access log failed');
+      }
+    }
+  }
+}
+
+function stripHopByHop(headers: HeaderMap): void {
+  // Headers named by Connection are hop-by-hop too (RFC 9110 §7.6.1).
+  const connection = headers.get('connection');
+  if (connection !== undefined) {
+    for (const name of connection.split(',')) {
+      const n = name.trim().toLowerCase();
+      if (n !== '') headers.delete(n);
+    }
+  }
+  const flat = headers.toFlat();
+  for (let i = 0; i < flat.length; i += 2) {
+    if (HOP_BY_HOP_HEADERS.has(flat[i]!)) {
+      for (const name of HOP_BY_HOP_HEADERS) headers.delete(name);
+      return;
+    }
+  }
+}
+
+function isGrpc(headers: HeaderMap): boolean {
+  const type = headers.get('content-type');
+  return type !== undefined && type.startsWith('application/grpc');
+}

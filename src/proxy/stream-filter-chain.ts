@@ -1,0 +1,158 @@
+/**
+ * @module proxy/stream-filter-chain
+ * The stream filters of one request, and the runner that walks them. A filter may answer
+ * synchronously (the runner loops, allocating nothing) or with a promise (the runner
+ * resumes at the next filter when it settles). A throw, a rejection or a status that is
+ * not one of the five becomes an Error handed to `done`, with the filter's type, so the
+ * proxy answers 500 and counts it: a filter never crashes the proxy.
+ */
+import type {
+  ReceiverFilterPhase,
+  StreamFilterChainBuilder,
+  StreamFilterFactory,
+  StreamFilterOptions,
+  StreamFilterResult,
+  StreamFilterStatus,
+  StreamReceiverFilter,
+  StreamSenderFilter,
+} from '../api/stream-filter.ts';
+
+/** A `stream_filters` entry whose config was parsed at load time. */
+export interface PreparedStreamFilter {
+  readonly type: string;
+  readonly factory: StreamFilterFactory<unknown>;
+  readonly config: unknown;
+}
+
+interface ReceiverEntry {
+  readonly type: string;
+  readonly filter: StreamReceiverFilter;
+  readonly phase: ReceiverFilterPhase;
+  readonly needsBody: boolean;
+}
+
+interface SenderEntry {
+  readonly type: string;
+  readonly filter: StreamSenderFilter;
+  readonly needsBody: boolean;
+}
+
+const PHASES: ReadonlySet<string> = new Set(['BeforeRoute', 'AfterRoute', 'AfterChooseHost']);
+const STATUSES: ReadonlySet<string> = new Set(['Continue', 'Stop', 'Termination', 'RetryMatchRoute', 'RetryChooseHost']);
+
+/** `done` gets a status, or the Error a filter threw (or an invalid status it returned). */
+export type ChainDone = (outcome: StreamFilterStatus | Error, filterType: string) => void;
+
+export class StreamFilterChain implements StreamFilterChainBuilder {
+  readonly receivers: ReceiverEntry[] = [];
+  readonly senders: SenderEntry[] = [];
+  /** The type whose factory is adding filters now. */
+  #adding = '';
+  /** The type of the filter running now (for perRouteConfig()). */
+  current = '';
+
+  /** Builds the chain of one request; a throwing factory rejects with its type in the message. */
+  static create(prepared: readonly PreparedStreamFilter[]): StreamFilterChain {
+    const chain = new StreamFilterChain();
+    for (const p of prepared) {
+      chain.#adding = p.type;
+      try {
+        p.factory.createFilters(p.config, chain);
+      } catch (err) {
+        chain.destroy();
+        throw new Error(`stream filter "${p.type}" failed to create its filters: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      }
+    }
+    return chain;
+  }
+
+  addReceiver(filter: StreamReceiverFilter, phase: ReceiverFilterPhase = 'BeforeRoute', options?: StreamFilterOptions): void {
+    if (!PHASES.has(phase)) throw new Error(`unknown receive phase "${String(phase)}" (expected BeforeRoute, AfterRoute or AfterChooseHost)`);
+    if (typeof filter?.onReceive !== 'function') throw new Error('a receive filter needs an onReceive(handler) method');
+    this.receivers.push({ type: this.#adding, filter, phase, needsBody: options?.needsBody === true });
+  }
+
+  addSender(filter: StreamSenderFilter, options?: StreamFilterOptions): void {
+    if (typeof filter?.onSend !== 'function') throw new Error('a send filter needs an onSend(handler) method');
+    this.senders.push({ type: this.#adding, filter, needsBody: options?.needsBody === true });
+  }
+
+  get needsRequestBody(): boolean {
+    return this.receivers.some((r) => r.needsBody);
+  }
+
+  get needsResponseBody(): boolean {
+    return this.senders.some((s) => s.needsBody);
+  }
+
+  /** Calls every filter's onDestroy once; a throwing one is reported, the others still run. */
+  destroy(report?: (type: string, err: unknown) => void): void {
+    for (const entry of [...this.receivers, ...this.senders]) {
+      try {
+        entry.filter.onDestroy?.();
+      } catch (err) {
+        report?.(entry.type, err);
+      }
+    }
+    this.receivers.length = 0;
+    this.senders.length = 0;
+  }
+
+  /** Runs the receive filters of `phase` in order; `done` once with the first non-Continue outcome, or Continue. */
+  runReceivers(phase: ReceiverFilterPhase, invoke: (filter: StreamReceiverFilter) => StreamFilterResult, done: ChainDone): void {
+    this.#run(this.receivers, 0, (e) => e.phase === phase, (e) => invoke(e.filter), done);
+  }
+
+  runSenders(invoke: (filter: StreamSenderFilter) => StreamFilterResult, done: ChainDone): void {
+    this.#run(this.senders, 0, () => true, (e) => invoke(e.filter), done);
+  }
+
+  #run<E extends { type: string }>(
+    entries: readonly E[],
+    from: number,
+    applies: (entry: E) => boolean,
+    invoke: (entry: E) => StreamFilterResult,
+    done: ChainDone,
+  ): void {
+    for (let i = from; i < entries.length; i++) {
+      const entry = entries[i]!;
+      if (!applies(entry)) continue;
+      this.current = entry.type;
+      let result: StreamFilterResult;
+      try {
+        result = invoke(entry);
+      } catch (err) {
+        done(asError(err), entry.type);
+        return;
+      }
+      if (typeof result === 'string') {
+        if (result === 'Continue') continue;
+        done(STATUSES.has(result) ? result : invalid(result), entry.type);
+        return;
+      }
+      if (result === null || typeof (result as Promise<unknown>)?.then !== 'function') {
+        done(invalid(result), entry.type);
+        return;
+      }
+      const next = i + 1;
+      result.then(
+        (status) => {
+          if (status === 'Continue') this.#run(entries, next, applies, invoke, done);
+          else done(STATUSES.has(status) ? status : invalid(status), entry.type);
+        },
+        (err: unknown) => done(asError(err), entry.type),
+      );
+      return;
+    }
+    this.current = '';
+    done('Continue', '');
+  }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+function invalid(status: unknown): Error {
+  return new Error(`returned ${JSON.stringify(status) ?? String(status)}, not a stream filter status (Continue, Stop, Termination, RetryMatchRoute, RetryChooseHost)`);
+}
