@@ -200,6 +200,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
       m.requestActive.inc();
     }
     ds.onClose((completed) => this.#finish(completed));
+    this.#info.downstreamRemoteAddress = ds.remoteAddress;
+    this.#info.downstreamLocalAddress = ds.localAddress;
     stripHopByHop(this.request.headers);
     if (this.#ctx.streamFilters.length > 0) {
       try {
@@ -720,8 +722,6 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     this.#endAttempt(undefined);
     info.finishedAt = performance.now();
     info.bytesSent = this.#ds.bytesSent;
-    info.downstreamRemoteAddress = this.#ds.remoteAddress;
-    info.downstreamLocalAddress = this.#ds.localAddress;
     const elapsed = info.finishedAt - info.startedAt;
     for (const m of this.#ctx.metrics) {
       m.requestActive.dec();

@@ -110,7 +110,7 @@ describe('proxy filter, HTTP/1.1', () => {
   test('malformed request: 400; oversized headers: 431', async () => {
     assert.match(await rawRequest(port, 'GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n'), /^HTTP\/1\.1 400/);
     assert.match(await rawRequest(port, 'NOT A REQUEST\r\n\r\n'), /^HTTP\/1\.1 400/);
-    assert.match(await rawRequest(port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`), /^HTTP\/1\.1 431/);
+    assert.match(await rawRequest(port, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(70000)}\r\n\r\n`), /^HTTP\/1\.1 431/);
   });
 });
 
@@ -144,7 +144,9 @@ describe('proxy filter, HTTP/1.1 routing and failures', () => {
       const port = proc.listenerAddress('http').port;
       const hello = await get(port, '/hello', { host: 'example.com' });
       assert.deepEqual([hello.status, hello.body.toString()], [201, 'hi']);
-      assert.equal((await get(port, '/hello', { host: 'api.example.org:8080' })).status, 201, 'wildcard domain with a port');
+      assert.equal((await get(port, '/hello', { host: 'api.example.org' })).status, 201, 'wildcard domain');
+      // MOSN: a domain without a port matches only a Host without one.
+      assert.equal((await get(port, '/hello', { host: 'api.example.org:8080' })).status, 404, 'wildcard domain, Host with a port');
       assert.equal((await get(port, '/hello', { host: 'other.com' })).status, 404, 'no virtual host');
       assert.equal((await get(port, '/nothing', { host: 'example.com' })).status, 404, 'no route');
       assert.equal((await get(port, '/x', { host: 'example.com', 'x-canary': 'v12' })).body.toString(), 'canary');
@@ -152,7 +154,7 @@ describe('proxy filter, HTTP/1.1 routing and failures', () => {
       const started = Date.now();
       assert.equal((await get(port, '/slow', { host: 'example.com' })).status, 504);
       assert.ok(Date.now() - started < 3000);
-      await proc.waitForLog((l) => l.msg === 'http1: upstream failure' && l.status === 504);
+      await proc.waitForLog((l) => l.msg === 'proxy: upstream request timeout');
     } finally {
       await proc.cleanup();
       silent.server.closeAllConnections();

@@ -211,10 +211,15 @@ class Http1ServerStream implements ServerStream {
   readonly #res: ServerResponse;
   #bytesSent = 0;
   #chunked = false;
+  /** Kept: node detaches req.socket when the response is done, and addresses are read at the end. */
+  readonly #socket: Socket;
+  #remote: string | undefined;
+  #local: string | undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse) {
     this.#req = req;
     this.#res = res;
+    this.#socket = req.socket;
     this.head = requestHead(req);
     const cl = req.headers['content-length'];
     const te = req.headers['transfer-encoding'];
@@ -227,11 +232,11 @@ class Http1ServerStream implements ServerStream {
   }
 
   get remoteAddress(): string {
-    return addressOf(this.#req.socket.remoteAddress, this.#req.socket.remotePort);
+    return (this.#remote ??= addressOf(this.#socket.remoteAddress, this.#socket.remotePort));
   }
 
   get localAddress(): string {
-    return addressOf(this.#req.socket.localAddress, this.#req.socket.localPort);
+    return (this.#local ??= addressOf(this.#socket.localAddress, this.#socket.localPort));
   }
 
   get headersSent(): boolean {
@@ -276,7 +281,7 @@ class Http1ServerStream implements ServerStream {
   reset(): void {
     // Closing the connection is HTTP/1's only way to abort a response.
     this.#res.destroy();
-    this.#req.socket.destroy();
+    this.#socket.destroy();
   }
 
   onClose(fn: (completed: boolean) => void): void {

@@ -7,7 +7,7 @@
  */
 import http2, { type Http2Session, type ServerHttp2Stream, type OutgoingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { HeaderMap } from '../../api/headers.ts';
 import type { RequestHead } from '../../api/stream-filter.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -67,7 +67,9 @@ export class Http2Server {
   /** Takes over a downstream socket (already positioned at the client preface). */
   accept(socket: Socket): void {
     this.#server.emit('connection', socket);
-    socket.resume();
+    // After node:http2 fed itself the bytes already buffered (a sniffed preface), which it
+    // does on the next tick: resuming sooner would emit them to nobody.
+    process.nextTick(() => socket.resume());
   }
 
   /** GOAWAY now; the session closes when its open streams finish. */
@@ -130,6 +132,30 @@ export function http2HeaderObject(headers: HeaderMap, into: OutgoingHttpHeaders)
   return into;
 }
 
+/**
+ * The request half of a stream as its own Readable. Consumers of a body (undici) destroy
+ * it when done; destroying the Http2Stream itself would also kill the response half.
+ */
+function requestSide(stream: ServerHttp2Stream): Readable {
+  const body = new Readable({
+    read() {
+      stream.resume();
+    },
+    destroy(err, callback) {
+      // Stop reading the request, never the response.
+      stream.pause();
+      callback(err);
+    },
+  });
+  stream.on('data', (chunk: Buffer) => {
+    if (!body.push(chunk)) stream.pause();
+  });
+  stream.once('end', () => body.push(null));
+  stream.once('aborted', () => body.destroy(new Error('the client reset the stream')));
+  stream.pause();
+  return body;
+}
+
 class Http2ServerStream implements ServerStream {
   readonly protocol = 'HTTP/2' as const;
   readonly head: RequestHead;
@@ -140,13 +166,15 @@ class Http2ServerStream implements ServerStream {
   #bytesSent = 0;
   #ended = false;
   #wantsTrailers = false;
+  #remote: string | undefined;
+  #local: string | undefined;
 
   constructor(stream: ServerHttp2Stream, head: RequestHead) {
     this.#stream = stream;
     this.head = head;
     const cl = head.headers.get('content-length');
     this.contentLength = cl === undefined ? -1 : Number(cl);
-    this.body = stream.endAfterHeaders ? undefined : stream;
+    this.body = stream.endAfterHeaders ? undefined : requestSide(stream);
     if (this.body !== undefined) {
       stream.once('trailers', (_h: unknown, _f: unknown, raw: string[]) => {
         this.#trailers = HeaderMap.fromRaw(raw);
@@ -155,13 +183,19 @@ class Http2ServerStream implements ServerStream {
   }
 
   get remoteAddress(): string {
-    const s = this.#stream.session?.socket;
-    return addressOf(s?.remoteAddress, s?.remotePort);
+    if (this.#remote === undefined) {
+      const s = this.#stream.session?.socket;
+      this.#remote = addressOf(s?.remoteAddress, s?.remotePort);
+    }
+    return this.#remote;
   }
 
   get localAddress(): string {
-    const s = this.#stream.session?.socket;
-    return addressOf(s?.localAddress, s?.localPort);
+    if (this.#local === undefined) {
+      const s = this.#stream.session?.socket;
+      this.#local = addressOf(s?.localAddress, s?.localPort);
+    }
+    return this.#local;
   }
 
   get headersSent(): boolean {
