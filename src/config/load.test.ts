@@ -421,8 +421,6 @@ test('settings accepted but not enforced yet warn once each, naming the path', (
     warnings,
     [
       'servers[0].processor',
-      'servers[0].listeners[0].access_logs',
-      'servers[0].listeners[0].per_connection_buffer_limit_bytes',
       'servers[0].listeners[0].inspector',
       'servers[0].listeners[0].use_original_dst',
       `${ROUTE}.match.variables`,
@@ -431,9 +429,7 @@ test('settings accepted but not enforced yet warn once each, naming the path', (
       `${ROUTE}.route.hash_policy`,
       `${ROUTE}.route.metadata_match`,
       `${cluster}.health_check`,
-      `${cluster}.max_request_per_conn`,
       `${cluster}.conn_buffer_limit_bytes`,
-      `${cluster}.idle_timeout`,
       `${cluster}.lb_subset_config`,
       `${cluster}.slow_start`,
       `${cluster}.circuit_breakers[0].max_pending_requests`,

@@ -52,9 +52,7 @@ function nonZeroDuration(value: unknown): boolean {
 export const NOT_ENFORCED_YET: readonly NotEnforced[] = [
   // cluster_manager.clusters[]
   { scope: 'cluster', key: 'health_check', isSet: notEmpty },
-  { scope: 'cluster', key: 'max_request_per_conn', isSet: differsFrom(DEFAULTS.maxRequestPerConn) },
   { scope: 'cluster', key: 'conn_buffer_limit_bytes', isSet: differsFrom(DEFAULTS.bufferLimitBytes) },
-  { scope: 'cluster', key: 'idle_timeout', isSet: nonZeroDuration },
   { scope: 'cluster', key: 'lb_subset_config', isSet: notEmpty },
   { scope: 'cluster', key: 'slow_start', isSet: notEmpty },
   // clusters[].circuit_breakers[] (max_connections is enforced)
@@ -64,7 +62,6 @@ export const NOT_ENFORCED_YET: readonly NotEnforced[] = [
   // servers[]
   { scope: 'server', key: 'processor', isSet: differsFrom(1, '1') },
   // servers[].listeners[] (reuseport is implemented)
-  { scope: 'listener', key: 'per_connection_buffer_limit_bytes', isSet: differsFrom(DEFAULTS.bufferLimitBytes) },
   { scope: 'listener', key: 'inspector', isSet: notEmpty },
   { scope: 'listener', key: 'use_original_dst', isSet: notEmpty },
   // metrics and top level

@@ -67,6 +67,8 @@ export class Http1Pool implements HttpConnectionPool {
 
   send(head: UpstreamRequestHead, body: UpstreamBody, handler: UpstreamResponseHandler): UpstreamExchange {
     const exchange = new Http1Exchange(handler);
+    // undici copies the headers while dispatch() runs: `host` is appended for that call
+    // only, so a retry of the same request does not send it twice.
     const headers = head.headers.toFlat();
     headers.push('host', head.authority);
     try {
@@ -85,6 +87,8 @@ export class Http1Pool implements HttpConnectionPool {
     } catch (err) {
       // undici refuses some values synchronously (an invalid header): answered as a failure.
       queueMicrotask(() => exchange.onResponseError(undefined, err as Error));
+    } finally {
+      headers.length -= 2;
     }
     return exchange;
   }
