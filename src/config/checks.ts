@@ -196,13 +196,19 @@ function checkRouteClusters(
 ): void {
   asArray(router?.['virtual_hosts']).forEach((host, h) => {
     asArray(asObject(host)?.['routers']).forEach((route, r) => {
-      const cluster = asObject(asObject(route)?.['route'])?.['cluster_name'];
-      if (typeof cluster === 'string' && cluster !== '' && !clusterNames.has(cluster)) {
-        warnings.push({
-          path: [...base, 'virtual_hosts', h, 'routers', r, 'route', 'cluster_name'],
-          message: `no cluster named ${showValue(cluster)} in cluster_manager`,
-        });
-      }
+      const routePath: PathSegment[] = [...base, 'virtual_hosts', h, 'routers', r];
+      const check = (cluster: unknown, path: PathSegment[]): void => {
+        if (typeof cluster === 'string' && cluster !== '' && !clusterNames.has(cluster)) {
+          warnings.push({ path, message: `no cluster named ${showValue(cluster)} in cluster_manager` });
+        }
+      };
+      const action = asObject(asObject(route)?.['route']);
+      check(action?.['cluster_name'], [...routePath, 'route', 'cluster_name']);
+      asArray(action?.['weighted_clusters']).forEach((w, i) => {
+        check(asObject(asObject(w)?.['cluster'])?.['name'], [...routePath, 'route', 'weighted_clusters', i, 'cluster', 'name']);
+      });
+      const mirror = asObject(asObject(route)?.['request_mirror_policies']);
+      check(mirror?.['cluster'], [...routePath, 'request_mirror_policies', 'cluster']);
     });
   });
 }

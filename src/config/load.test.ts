@@ -475,6 +475,7 @@ test('route keys: typed MOSN shapes with MOSN defaults', () => {
     },
     { redirect: { scheme_redirect: 'HTTPS' }, request_mirror_policies: { cluster: 'shadow', percent: 5 } },
   );
+  for (const name of ['a', 'b', 'shadow']) doc['cluster_manager'].clusters.push({ name, hosts: [] });
   const { config, warnings } = parse(doc);
   assert.deepEqual(warnings, []);
   const route = config.servers[0].routers[0]?.virtual_hosts[0]?.routers[0];
@@ -859,9 +860,14 @@ test('issues inside a connection_manager router name the filter config', () => {
 test('references to missing routers and clusters warn', () => {
   const doc = minimal();
   doc['servers'][0].listeners[0].filter_chains[0].filters = [{ type: 'proxy', config: { downstream_protocol: 'Http1', router_config_name: 'nope' } }];
-  doc['servers'][0].routers = [{ router_config_name: 'r', virtual_hosts: [{ name: 'v', routers: [{ match: { prefix: '/' }, route: { cluster_name: 'ghost' } }] }] }];
+  doc['servers'][0].routers = [{ router_config_name: 'r', virtual_hosts: [{ name: 'v', routers: [
+    { match: { prefix: '/' }, route: { cluster_name: 'ghost' } },
+    { match: { prefix: '/w' }, route: { weighted_clusters: [{ cluster: { name: 'phantom', weight: 1 } }] }, request_mirror_policies: { cluster: 'shadow', percent: 10 } },
+  ] }] }];
   assert.deepEqual(parse(doc).warnings, [
     'servers[0].routers[0].virtual_hosts[0].routers[0].route.cluster_name: no cluster named "ghost" in cluster_manager',
+    'servers[0].routers[0].virtual_hosts[0].routers[1].route.weighted_clusters[0].cluster.name: no cluster named "phantom" in cluster_manager',
+    'servers[0].routers[0].virtual_hosts[0].routers[1].request_mirror_policies.cluster: no cluster named "shadow" in cluster_manager',
     'servers[0].listeners[0].filter_chains[0].filters[0].config.router_config_name: no router named "nope" in this server\'s "routers"',
   ]);
 });
