@@ -50,6 +50,8 @@ export class StreamFilterChain implements StreamFilterChainBuilder {
   #adding = '';
   /** The type of the filter running now (for perRouteConfig()). */
   current = '';
+  /** Where the next run of a phase starts, after a filter asked to route or choose the host again. */
+  #resume: { phase: ReceiverFilterPhase; index: number } | undefined;
 
   /** Builds the chain of one request; a throwing factory rejects with its type in the message. */
   static create(prepared: readonly PreparedStreamFilter[]): StreamFilterChain {
@@ -98,9 +100,24 @@ export class StreamFilterChain implements StreamFilterChainBuilder {
     this.senders.length = 0;
   }
 
-  /** Runs the receive filters of `phase` in order; `done` once with the first non-Continue outcome, or Continue. */
+  /**
+   * Runs the receive filters of `phase` in order; `done` once with the first non-Continue
+   * outcome, or Continue. After a filter returned RetryMatchRoute or RetryChooseHost, the
+   * next run of its phase starts at that filter, not at the first one (MOSN keeps its
+   * filter index "until no retry is required"): the filters before it ran already and do
+   * not run twice (they would append a header twice, call an auth service twice).
+   */
   runReceivers(phase: ReceiverFilterPhase, invoke: (filter: StreamReceiverFilter) => StreamFilterResult, done: ChainDone): void {
-    this.#run(this.receivers, 0, (e) => e.phase === phase, (e) => invoke(e.filter), done);
+    let from = 0;
+    const resume = this.#resume;
+    if (resume !== undefined && resume.phase === phase) {
+      from = resume.index;
+      this.#resume = undefined;
+    }
+    this.#run(this.receivers, from, (e) => e.phase === phase, (e) => invoke(e.filter), (outcome, type, index) => {
+      if (outcome === 'RetryMatchRoute' || outcome === 'RetryChooseHost') this.#resume = { phase, index };
+      done(outcome, type);
+    });
   }
 
   runSenders(invoke: (filter: StreamSenderFilter) => StreamFilterResult, done: ChainDone): void {
@@ -112,7 +129,7 @@ export class StreamFilterChain implements StreamFilterChainBuilder {
     from: number,
     applies: (entry: E) => boolean,
     invoke: (entry: E) => StreamFilterResult,
-    done: ChainDone,
+    done: (outcome: StreamFilterStatus | Error, filterType: string, index: number) => void,
   ): void {
     for (let i = from; i < entries.length; i++) {
       const entry = entries[i]!;
@@ -122,30 +139,46 @@ export class StreamFilterChain implements StreamFilterChainBuilder {
       try {
         result = invoke(entry);
       } catch (err) {
-        done(asError(err), entry.type);
+        done(asError(err), entry.type, i);
         return;
       }
       if (typeof result === 'string') {
         if (result === 'Continue') continue;
-        done(STATUSES.has(result) ? result : invalid(result), entry.type);
+        done(STATUSES.has(result) ? result : invalid(result), entry.type, i);
         return;
       }
       if (result === null || typeof (result as Promise<unknown>)?.then !== 'function') {
-        done(invalid(result), entry.type);
+        done(invalid(result), entry.type, i);
         return;
       }
       const next = i + 1;
-      result.then(
-        (status) => {
-          if (status === 'Continue') this.#run(entries, next, applies, invoke, done);
-          else done(STATUSES.has(status) ? status : invalid(status), entry.type);
-        },
-        (err: unknown) => done(asError(err), entry.type),
-      );
+      // A thenable whose then() throws is the filter's failure, not the runner's; a
+      // thenable may also settle more than once: only the first outcome counts.
+      let settled = false;
+      try {
+        result.then(
+          (status) => {
+            if (settled) return;
+            settled = true;
+            if (status === 'Continue') this.#run(entries, next, applies, invoke, done);
+            else done(STATUSES.has(status) ? status : invalid(status), entry.type, i);
+          },
+          (err: unknown) => {
+            if (settled) return;
+            settled = true;
+            done(asError(err), entry.type, i);
+          },
+        );
+      } catch (err) {
+        if (!settled) {
+          settled = true;
+          done(asError(err), entry.type, i);
+        }
+      }
       return;
     }
     this.current = '';
-    done('Continue', '');
+    done('Continue', '', entries.length);
   }
 }
 
@@ -154,5 +187,14 @@ function asError(err: unknown): Error {
 }
 
 function invalid(status: unknown): Error {
-  return new Error(`returned ${JSON.stringify(status) ?? String(status)}, not a stream filter status (Continue, Stop, Termination, RetryMatchRoute, RetryChooseHost)`);
+  return new Error(`returned ${show(status)}, not a stream filter status (Continue, Stop, Termination, RetryMatchRoute, RetryChooseHost)`);
+}
+
+/** The returned value for the message; never throws (a BigInt or a circular object made JSON.stringify throw out of the runner). */
+function show(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return typeof value === 'object' ? 'an object that is not JSON' : typeof value;
+  }
 }
