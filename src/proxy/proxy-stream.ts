@@ -742,21 +742,28 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
 }
 
 function stripHopByHop(headers: HeaderMap): void {
-  // Headers named by Connection are hop-by-hop too (RFC 9110 §7.6.1).
+  // Headers named by Connection are hop-by-hop too (RFC 9110 §7.6.1); "keep-alive" and
+  // "close" (nearly every HTTP/1 message) name nothing else, so they cost no extra pass.
   const connection = headers.get('connection');
-  if (connection !== undefined) {
+  if (connection !== undefined && connection !== 'keep-alive' && connection !== 'close') {
     for (const name of connection.split(',')) {
       const n = name.trim().toLowerCase();
-      if (n !== '') headers.delete(n);
+      if (n !== '' && n !== 'keep-alive' && n !== 'close') headers.delete(n);
     }
   }
+  // One pass, compacting in place.
   const flat = headers.toFlat();
-  for (let i = 0; i < flat.length; i += 2) {
-    if (HOP_BY_HOP_HEADERS.has(flat[i]!)) {
-      for (const name of HOP_BY_HOP_HEADERS) headers.delete(name);
-      return;
+  let to = 0;
+  for (let from = 0; from < flat.length; from += 2) {
+    const name = flat[from]!;
+    if (HOP_BY_HOP_HEADERS.has(name)) continue;
+    if (to !== from) {
+      flat[to] = name;
+      flat[to + 1] = flat[from + 1]!;
     }
+    to += 2;
   }
+  flat.length = to;
 }
 
 function isGrpc(headers: HeaderMap): boolean {

@@ -260,6 +260,11 @@ class Http1ServerStream implements ServerStream {
       headers.delete('content-length');
       this.#chunked = true;
     }
+    // Answering before the request body has arrived (a local 504/502, an upstream that
+    // answered early): the rest of the body may never be read (a body the upstream side
+    // gave up on is destroyed), and keep-alive would leave the next request stuck behind
+    // it. So the connection closes after this response (RFC 9112 §9.6).
+    if (this.body !== undefined && !this.#req.complete) res.shouldKeepAlive = false;
     res.writeHead(status, flat);
     if (endStream) res.end();
   }

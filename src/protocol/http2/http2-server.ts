@@ -26,7 +26,7 @@ export interface Http2ServerLimits {
 
 export const DEFAULT_HTTP2_LIMITS: Http2ServerLimits = { maxConcurrentStreams: 1000, maxHeaderListSize: 64 * 1024, idleTimeoutMs: 300_000 };
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const { NGHTTP2_NO_ERROR } = http2.constants;
 
 export class Http2Server {
   readonly #server: http2.Http2Server;
@@ -238,7 +238,11 @@ class Http2ServerStream implements ServerStream {
   }
 
   reset(): void {
-    if (!this.#stream.destroyed) this.#stream.close(NGHTTP2_INTERNAL_ERROR);
+    // destroy(), not close(code): close() ends the writable side first, so a started
+    // response went out with END_STREAM before the RST_STREAM and a client reading a
+    // body without content-length took the truncated body for a whole one. destroy()
+    // with an error sends RST_STREAM (INTERNAL_ERROR) alone.
+    if (!this.#stream.destroyed) this.#stream.destroy(new Error('stream reset by the proxy'));
   }
 
   onClose(fn: (completed: boolean) => void): void {

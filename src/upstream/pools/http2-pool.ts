@@ -234,7 +234,8 @@ class Http2Exchange implements UpstreamExchange {
       this.#handler.onRequestBodySent(body.length);
       this.#handler.onRequestSent();
     } else if (body !== undefined) {
-      body.on('error', () => stream.close(NGHTTP2_CANCEL));
+      // A broken request body must reach the upstream as a reset, never as an end (see abort()).
+      body.on('error', (err) => stream.destroy(err));
       // Counted here, as the pipe starts: a 'data' listener attached earlier would start
       // the body flowing before anyone forwards it.
       body.on('data', (chunk: Buffer) => this.#handler.onRequestBodySent(chunk.length));
@@ -261,8 +262,13 @@ class Http2Exchange implements UpstreamExchange {
   abort(): void {
     this.aborted = true;
     this.#done = true;
-    if (this.#stream !== undefined && !this.#stream.destroyed) this.#stream.close(NGHTTP2_CANCEL);
-    else this.#finish();
+    const stream = this.#stream;
+    if (stream === undefined || stream.destroyed) return this.#finish();
+    // close(code) ends the writable side first: with the request body still flowing, the
+    // upstream would see END_STREAM (a whole request, truncated) before the RST_STREAM.
+    // destroy() sends RST_STREAM alone (INTERNAL_ERROR); CANCEL once the request is whole.
+    if (stream.writableEnded) stream.close(NGHTTP2_CANCEL);
+    else stream.destroy(new Error('aborted by the proxy'));
   }
 
   resume(): void {
