@@ -37,6 +37,9 @@ import { ResponseFlags, type RequestInfo } from './request-info.ts';
 import { StreamFilterChain } from './stream-filter-chain.ts';
 import { sendMirror } from './mirror.ts';
 
+/** Retries of a connection failure when the route has no retry_policy (MOSN's default). */
+const DEFAULT_CONNECT_RETRIES = 3;
+
 /** A filter returning RetryMatchRoute more often than this in one request is looping. */
 const MAX_ROUTE_RETRIES = 3;
 
@@ -66,6 +69,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
   #route: MatchedRoute | undefined;
   #routeRetries = 0;
   #cluster: UpstreamCluster | undefined;
+  /** The name the route gave, kept for the 503 when no such cluster exists. */
+  #clusterName: string | undefined;
   #host: UpstreamHost | undefined;
   #triedHosts: Set<UpstreamHost> | undefined;
   #attempts = 0;
@@ -256,7 +261,6 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
 
   #filterFailed(err: Error, type: string): void {
     this.logger.error({ filter: type, phase: this.phase, err: describeError(err) }, 'proxy: stream filter failed; answering 500');
-    for (const m of this.#ctx.metrics) m.requestFailed.inc();
     this.#localReply(500, type === '' ? 'stream filter error' : `stream filter "${type}" failed`);
   }
 
@@ -282,19 +286,20 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
       route.applyResponseHeaders(headers);
       return this.#reply(redirect.status, headers, undefined);
     }
+    // The cluster is picked with the route (MOSN), so AfterRoute filters see it; a filter
+    // that changes what picks it (cluster_header) asks for RetryMatchRoute.
+    const name = route.clusterName(this.request.headers);
+    this.#clusterName = name;
+    this.#cluster = name === undefined ? undefined : this.#ctx.clusters.getCluster(name);
+    this.#info.upstreamCluster = this.#cluster?.name ?? '';
     this.#runReceivers('AfterRoute', 'DownFilterAfterRoute', () => this.#chooseCluster());
   }
 
   #chooseCluster(): void {
-    const route = this.#route!;
-    const name = route.clusterName(this.request.headers);
-    const cluster = name === undefined ? undefined : this.#ctx.clusters.getCluster(name);
-    if (cluster === undefined) {
+    if (this.#cluster === undefined) {
       this.#info.responseFlags |= ResponseFlags.NoHealthyUpstream;
-      return this.#localReply(503, `no cluster "${name ?? ''}"`);
+      return this.#localReply(503, `no cluster "${this.#clusterName ?? ''}"`);
     }
-    this.#cluster = cluster;
-    this.#info.upstreamCluster = cluster.name;
     this.#chooseHost();
   }
 
@@ -585,7 +590,11 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     this.#endAttempt(true);
     clearTimeout(this.#requestTimer);
     this.#upstreamTrailers = trailers;
-    if (this.#responseBody !== undefined) return this.#runSenders();
+    if (this.#responseBody !== undefined) {
+      // What `responseBody` shows the send filters that asked for the whole body.
+      this.#responseBuffered = Buffer.concat(this.#responseBody, this.#responseBytes);
+      return this.#runSenders();
+    }
     if (this.#held !== undefined) {
       this.#heldEnd = { trailers };
       return;
@@ -608,10 +617,12 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
         policy !== undefined
           ? // A circuit breaker's refusal is never retried (MOSN): another try would only add load.
             (failure === 'connect' ? policy.retryOnConnectFailure : failure === 'overflow' ? false : policy.retryOnReset) && this.#canRetry()
-          : // No policy: one more try for an idempotent request that had no body, when the
-            // connection failed or broke before an answer (a keep-alive connection the
-            // upstream closed as we reused it).
-            this.#attempts === 1 && failure !== 'protocol' && this.#ds.body === undefined && IDEMPOTENT_METHODS.has(this.request.method);
+          : // No policy: MOSN's default retries a connection failure up to 3 times (nothing
+            // was sent, so any method), when the body can be sent again; and one more try
+            // for a bodiless idempotent request whose connection broke before an answer (a
+            // keep-alive connection the upstream closed as we reused it).
+            (failure === 'connect' && this.#attempts <= DEFAULT_CONNECT_RETRIES && (this.#ds.body === undefined || this.#requestBody !== undefined)) ||
+            (failure === 'reset' && this.#attempts === 1 && this.#ds.body === undefined && IDEMPOTENT_METHODS.has(this.request.method));
       if (retryable) return this.#retry(`${failure}: ${err.message}`);
     }
     clearTimeout(this.#requestTimer);

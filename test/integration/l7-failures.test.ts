@@ -393,15 +393,15 @@ describe('failures: MOSN status mapping, response flags in the access log, metri
     assert.equal(d('upstream', 'cluster.backend', 'request_total'), 0);
   });
 
-  test('connection refused: 503, UpstreamConnectionFailure; a GET gets one more try', async () => {
+  test('connection refused: 503, UpstreamConnectionFailure; without a policy, MOSN\'s 3 retries of a connection failure', async () => {
     const { result, log, d } = await observe((id) => h1(port, '/refused', { headers: { 'x-id': id } }));
     assert.equal(result.status, 503);
     assert.deepEqual([log.code, log.flag, log.cluster, log.host, log.flags], [503, 'true', 'dead', `127.0.0.1:${dead}`, FLAGS.UpstreamConnectionFailure]);
     assert.equal(d(...L, 'request_503_total'), 1);
     assert.equal(d(...L, 'request_failed'), 1);
-    assert.equal(d('upstream', 'cluster.dead', 'connection_con_fail'), 2);
-    assert.equal(d('upstream', 'cluster.dead', 'request_retry'), 1);
-    assert.equal(d('upstream', 'cluster.dead', 'response_failed'), 2);
+    assert.equal(d('upstream', 'cluster.dead', 'connection_con_fail'), 4);
+    assert.equal(d('upstream', 'cluster.dead', 'request_retry'), 3);
+    assert.equal(d('upstream', 'cluster.dead', 'response_failed'), 4);
   });
 
   test('upstream resets before responding: 502, UpstreamRemoteReset', async () => {
