@@ -110,7 +110,10 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
 
 function validate(args: CliArgs): number {
   const loaded = load(args);
-  const server = new MosnServer(loaded, { logging: { logger: silentLogger(), flush() {}, flushThen(done: () => void) { done(); }, reopen() {} } });
+  const server = new MosnServer(loaded, {
+    logging: { logger: silentLogger(), flush() {}, flushThen(done: () => void) { done(); }, reopen() {} },
+    validateOnly: true,
+  });
   server.prepare();
   for (const warning of [...loaded.warnings, ...server.warnings]) process.stderr.write(`warning: ${warning}\n`);
   const c = loaded.config;

@@ -52,6 +52,8 @@ export interface ServerOptions {
   drainTimeMs?: number | undefined;
   /** Where metric values live; default: this process (a shared-memory zone in production). */
   metricsStorage?: MetricStorage | undefined;
+  /** `mosnode validate`: check everything, open nothing (no access log file is created). */
+  validateOnly?: boolean;
 }
 
 export class MosnServer {
@@ -80,6 +82,7 @@ export class MosnServer {
   readonly #shutdownHooks: Array<() => Promise<void>> = [];
   /** Access log outputs, shared by every listener naming the same path. */
   readonly #accessLogWriters = new AccessLogWriters();
+  readonly #validateOnly: boolean;
 
   constructor(loaded: LoadedConfig, options: ServerOptions) {
     this.loaded = loaded;
@@ -88,6 +91,7 @@ export class MosnServer {
     this.logger = options.logging.logger;
     this.#drainTimeMs = options.drainTimeMs ?? this.config.servers[0].graceful_timeout;
     this.#sharedMetrics = options.metricsStorage !== undefined;
+    this.#validateOnly = options.validateOnly === true;
     const matcher = this.config.metrics.stats_matcher;
     this.metrics = new MetricsRegistry(options.metricsStorage === undefined ? { statsMatcher: matcher } : { statsMatcher: matcher, storage: options.metricsStorage });
   }
@@ -119,6 +123,7 @@ export class MosnServer {
       ['metrics', this.metrics],
       ['shutdownHooks', this.#shutdownHooks],
       ['accessLogWriters', this.#accessLogWriters],
+      ['validateOnly', this.#validateOnly],
     ]);
     const warn = (message: string): void => {
       this.warnings.push(message);

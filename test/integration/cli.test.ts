@@ -69,6 +69,30 @@ describe('mosnode CLI', () => {
     });
   }
 
+  test('validate checks access log formats but creates no log file; a bad format names its path', async () => {
+    const listener = (format: string) => ({
+      name: 'l', address: '127.0.0.1:0', bind_port: true,
+      filter_chains: [{ filters: [{ type: 'proxy', config: { router_config_name: 'r' } }] }],
+      access_logs: [{ log_path: 'logs/access.log', log_format: format }],
+    });
+    const config = (format: string) => JSON.stringify({
+      servers: [{ routers: [{ router_config_name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routers: [] }] }], listeners: [listener(format)] }],
+    });
+    const good = tempConfig(config('%start_time% %response_code%'));
+    const bad = tempConfig(config('%response_code'));
+    try {
+      const ok = await runMosnode(['validate', '-c', good.path], { cwd: good.dir });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.equal(existsSync(join(good.dir, 'logs')), false, 'validate created the access log folder');
+      const r = await runMosnode(['validate', '-c', bad.path], { cwd: bad.dir });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /servers\[0\]\.listeners\[0\]\.access_logs\[0\]\.log_format/);
+    } finally {
+      rmSync(good.dir, { recursive: true, force: true });
+      rmSync(bad.dir, { recursive: true, force: true });
+    }
+  });
+
   test('validate names line and column of broken JSON, and the path of a wrong type', async () => {
     const broken = tempConfig('{\n  "servers": [\n    { "listeners": [ }\n  ]\n}\n');
     const wrongType = tempConfig(JSON.stringify({ servers: [{ listeners: [{ name: 'l', address: '127.0.0.1:1', bind_port: 'yes', filter_chains: [{ filters: [] }] }] }] }));

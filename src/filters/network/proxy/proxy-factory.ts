@@ -24,7 +24,8 @@ import { DEFAULT_REQUEST_TIMEOUT_MS, type ProxyContext } from '../../../proxy/pr
 import { ProxyStream } from '../../../proxy/proxy-stream.ts';
 import type { PreparedStreamFilter } from '../../../proxy/stream-filter-chain.ts';
 import { tunnelUpgrade } from '../../../proxy/upgrade-tunnel.ts';
-import { createAccessLogs, releaseAccessLogs } from '../../../proxy/access-log/access-log.ts';
+import { createAccessLogs, releaseAccessLogs, type AccessLog } from '../../../proxy/access-log/access-log.ts';
+import { compileAccessLogFormat } from '../../../proxy/access-log/access-log-format.ts';
 import { AccessLogWriters } from '../../../proxy/access-log/access-log-writer.ts';
 import { parseProxyConfig, type ProxyConfig } from './proxy-config.ts';
 
@@ -78,7 +79,13 @@ function parse(raw: unknown, context: FilterFactoryContext): ParsedProxy {
     };
   });
   const writers = (context.services.get('accessLogWriters') as AccessLogWriters | undefined) ?? new AccessLogWriters();
-  const accessLogs = listener === undefined ? [] : createAccessLogs(listener.config.access_logs, listener.path, { writers, logger: context.logger });
+  let accessLogs: AccessLog[] = [];
+  if (listener !== undefined && context.services.get('validateOnly') === true) {
+    // validate: formats are checked, no file is opened or created.
+    listener.config.access_logs.forEach((log, i) => compileAccessLogFormat(log.log_format, `${listener.path}.access_logs[${i}].log_format`));
+  } else if (listener !== undefined) {
+    accessLogs = createAccessLogs(listener.config.access_logs, listener.path, { writers, logger: context.logger });
+  }
   const hooks = context.services.get('shutdownHooks') as Array<() => Promise<void>> | undefined;
   hooks?.push(() => pools.close());
   hooks?.push(() => releaseAccessLogs(accessLogs, writers));
