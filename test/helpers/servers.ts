@@ -10,14 +10,22 @@ export async function listen(server: Server): Promise<number> {
   return (server.address() as { port: number }).port;
 }
 
-/** A TCP echo server; `sockets` holds the live ones so tests can inspect or cut them. */
-export async function startEchoServer(options: { allowHalfOpen?: boolean } = {}): Promise<{ server: Server; port: number; sockets: Set<Socket>; close(): Promise<void> }> {
+export interface TcpTestServer {
+  server: Server;
+  port: number;
+  /** The live sockets, so tests can inspect or cut them. */
+  sockets: Set<Socket>;
+  close(): Promise<void>;
+}
+
+/** A TCP server that hands each connection to `onConnection` and tracks it for close(). */
+export async function startTcpServer(onConnection: (socket: Socket) => void, options: { allowHalfOpen?: boolean } = {}): Promise<TcpTestServer> {
   const sockets = new Set<Socket>();
   const server = createServer({ allowHalfOpen: options.allowHalfOpen ?? false }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
-    socket.pipe(socket);
+    onConnection(socket);
   });
   const port = await listen(server);
   return {
@@ -32,7 +40,11 @@ export async function startEchoServer(options: { allowHalfOpen?: boolean } = {})
   };
 }
 
-/** A port with nothing listening on it (bound, then released). */
+/** A TCP echo server. */
+export function startEchoServer(options: { allowHalfOpen?: boolean } = {}): Promise<TcpTestServer> {
+  return startTcpServer((socket) => socket.pipe(socket), options);
+}
+
 export async function closedPort(): Promise<number> {
   const server = createServer();
   const port = await listen(server);

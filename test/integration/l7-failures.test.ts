@@ -12,7 +12,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, Agent, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import http2 from 'node:http2';
-import { createServer as createNetServer, connect, type Server as NetServer, type Socket } from 'node:net';
+import { connect, type Server as NetServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMosnode, type MosnodeProcess } from '../helpers/mosnode-process.ts';
 import { proxyConfig, h1 } from '../helpers/l7.ts';
-import { closedPort, listen } from '../helpers/servers.ts';
+import { closedPort, listen, startTcpServer, type TcpTestServer } from '../helpers/servers.ts';
 import { sleep, until } from '../helpers/sockets.ts';
 
 // ------------------------------------------------------------------------------ helpers
@@ -65,34 +65,10 @@ async function httpUpstream(handler: (req: IncomingMessage, res: ServerResponse,
   return up;
 }
 
-interface RawUpstream {
-  server: NetServer;
-  port: number;
-  sockets: Set<Socket>;
-  close(): Promise<void>;
-}
+type RawUpstream = TcpTestServer;
 
 /** A TCP server speaking HTTP/1.1 by hand, for answers node:http would never send. */
-async function rawUpstream(onConnection: (socket: Socket) => void): Promise<RawUpstream> {
-  const sockets = new Set<Socket>();
-  const server = createNetServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    onConnection(socket);
-  });
-  const port = await listen(server);
-  return {
-    server,
-    port,
-    sockets,
-    async close() {
-      for (const s of sockets) s.destroy();
-      server.close();
-      await once(server, 'close').catch(() => {});
-    },
-  };
-}
+const rawUpstream = (onConnection: (socket: Socket) => void): Promise<RawUpstream> => startTcpServer(onConnection);
 
 /** Calls `onRequest` with each request head (and its Content-Length body) read from `socket`. */
 function readRequests(socket: Socket, onRequest: (head: string, body: Buffer, index: number) => void): void {

@@ -14,6 +14,7 @@ import type { RequestHead } from '../../api/stream-filter.ts';
 import type { Logger } from '../../core/logger.ts';
 import { describeError } from '../../core/errors.ts';
 import type { ServerStream } from '../server-stream.ts';
+import { formatAddress } from '../../network/address.ts';
 
 /** Idle keep-alive connections are closed at random moments within this window of a drain. */
 const IDLE_CLOSE_SPREAD_MS = 2_000;
@@ -197,10 +198,6 @@ function requestHead(req: IncomingMessage): RequestHead {
   return { method: req.method ?? 'GET', path: req.url ?? '/', authority, scheme: 'http', headers };
 }
 
-function addressOf(ip: string | undefined, port: number | undefined): string {
-  if (ip === undefined) return '';
-  return ip.includes(':') ? `[${ip}]:${port ?? 0}` : `${ip}:${port ?? 0}`;
-}
 
 class Http1ServerStream implements ServerStream {
   readonly protocol = 'HTTP/1.1' as const;
@@ -232,11 +229,11 @@ class Http1ServerStream implements ServerStream {
   }
 
   get remoteAddress(): string {
-    return (this.#remote ??= addressOf(this.#socket.remoteAddress, this.#socket.remotePort));
+    return (this.#remote ??= formatAddress(this.#socket.remoteAddress, this.#socket.remotePort));
   }
 
   get localAddress(): string {
-    return (this.#local ??= addressOf(this.#socket.localAddress, this.#socket.localPort));
+    return (this.#local ??= formatAddress(this.#socket.localAddress, this.#socket.localPort));
   }
 
   get headersSent(): boolean {

@@ -14,6 +14,7 @@ import type { Logger } from '../../core/logger.ts';
 import { describeError } from '../../core/errors.ts';
 import { HOP_BY_HOP_HEADERS } from '../http-semantics.ts';
 import type { ServerStream } from '../server-stream.ts';
+import { formatAddress } from '../../network/address.ts';
 
 export interface Http2ServerLimits {
   /** SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients. */
@@ -115,10 +116,6 @@ function requestHead(raw: readonly string[]): RequestHead {
   return { method, path, authority: authority ?? '', scheme, headers: new HeaderMap(flat) };
 }
 
-function addressOf(ip: string | undefined, port: number | undefined): string {
-  if (ip === undefined) return '';
-  return ip.includes(':') ? `[${ip}]:${port ?? 0}` : `${ip}:${port ?? 0}`;
-}
 
 /** Response headers as node:http2 wants them, without HTTP/1-only (connection-specific) ones. */
 export function http2HeaderObject(headers: HeaderMap, into: OutgoingHttpHeaders): OutgoingHttpHeaders {
@@ -185,7 +182,7 @@ class Http2ServerStream implements ServerStream {
   get remoteAddress(): string {
     if (this.#remote === undefined) {
       const s = this.#stream.session?.socket;
-      this.#remote = addressOf(s?.remoteAddress, s?.remotePort);
+      this.#remote = formatAddress(s?.remoteAddress, s?.remotePort);
     }
     return this.#remote;
   }
@@ -193,7 +190,7 @@ class Http2ServerStream implements ServerStream {
   get localAddress(): string {
     if (this.#local === undefined) {
       const s = this.#stream.session?.socket;
-      this.#local = addressOf(s?.localAddress, s?.localPort);
+      this.#local = formatAddress(s?.localAddress, s?.localPort);
     }
     return this.#local;
   }
