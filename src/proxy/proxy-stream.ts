@@ -72,6 +72,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
   /** The name the route gave, kept for the 503 when no such cluster exists. */
   #clusterName: string | undefined;
   #host: UpstreamHost | undefined;
+  #clusterMetrics: UpstreamClusterMetrics | undefined;
+  #hostMetrics: UpstreamHostMetrics | undefined;
   #triedHosts: Set<UpstreamHost> | undefined;
   #attempts = 0;
   #prepared = false;
@@ -316,6 +318,9 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     }
     this.#host = host;
     this.#info.upstreamHost = host.address;
+    // Looked up once per chosen host, not at every count.
+    this.#clusterMetrics = cluster instanceof Cluster && host instanceof Host ? cluster.metrics : undefined;
+    this.#hostMetrics = cluster instanceof Cluster && host instanceof Host ? cluster.hostMetrics(host) : undefined;
     if (this.#attempts > 0) return this.#send();
     this.#runReceivers('AfterChooseHost', 'DownFilterAfterChooseHost', () => this.#prepareUpstream());
   }
@@ -339,13 +344,12 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     headers.set('x-forwarded-for', xff === undefined ? ip : `${xff}, ${ip}`);
     if (!headers.has('x-forwarded-proto')) headers.add('x-forwarded-proto', request.scheme);
 
-    const wantsReplay = route.retryPolicy !== undefined || route.mirrors.length > 0 || IDEMPOTENT_METHODS.has(request.method);
+    // A retry or a mirror needs the body whole: buffered when its length is known and small.
     const body = this.#ds.body;
-    if (wantsReplay && this.#requestBody === undefined && body !== undefined && !this.#bodyConsumed) {
+    const wantsReplay = route.retryPolicy !== undefined || route.mirrors.length > 0;
+    if (wantsReplay && body !== undefined && this.#requestBody === undefined && !this.#bodyConsumed) {
       const length = this.#ds.contentLength;
-      if (length >= 0 && length <= this.#ctx.bufferLimitBytes && (route.retryPolicy !== undefined || route.mirrors.length > 0)) {
-        return this.#bufferRequestBody(() => this.#startUpstream());
-      }
+      if (length >= 0 && length <= this.#ctx.bufferLimitBytes) return this.#bufferRequestBody(() => this.#startUpstream());
     }
     this.#startUpstream();
   }
@@ -380,7 +384,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     if (host instanceof Host) host.onRequestStart();
     this.#hostActive = true;
     this.#tryStartedAt = performance.now();
-    const { clusterMetrics, hostMetrics } = this.#upstreamMetrics();
+    const clusterMetrics = this.#clusterMetrics;
+    const hostMetrics = this.#hostMetrics;
     clusterMetrics?.requestTotal.inc();
     clusterMetrics?.requestActive.inc();
     hostMetrics?.requestTotal.inc();
@@ -407,13 +412,6 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     );
   }
 
-  #upstreamMetrics(): { clusterMetrics: UpstreamClusterMetrics | undefined; hostMetrics: UpstreamHostMetrics | undefined } {
-    const cluster = this.#cluster;
-    const host = this.#host;
-    if (!(cluster instanceof Cluster) || !(host instanceof Host)) return { clusterMetrics: undefined, hostMetrics: undefined };
-    return { clusterMetrics: cluster.metrics, hostMetrics: cluster.hostMetrics(host) };
-  }
-
   /** Ends the current attempt's accounting on the host (once per #send). */
   #endAttempt(success: boolean | undefined): void {
     if (!this.#hostActive) return;
@@ -422,7 +420,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     this.#tryTimer = undefined;
     const host = this.#host;
     if (host instanceof Host) host.onRequestEnd();
-    const { clusterMetrics, hostMetrics } = this.#upstreamMetrics();
+    const clusterMetrics = this.#clusterMetrics;
+    const hostMetrics = this.#hostMetrics;
     const ms = Math.round(performance.now() - this.#tryStartedAt);
     for (const m of [clusterMetrics, hostMetrics]) {
       if (m === undefined) continue;
@@ -444,7 +443,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
 
   #onTimeout(perTry: boolean): void {
     if (this.#finished) return;
-    const { clusterMetrics, hostMetrics } = this.#upstreamMetrics();
+    const clusterMetrics = this.#clusterMetrics;
+    const hostMetrics = this.#hostMetrics;
     clusterMetrics?.requestTimeout.inc();
     hostMetrics?.requestTimeout.inc();
     this.#exchange?.abort();
@@ -465,7 +465,7 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
   }
 
   #retry(reason: string): void {
-    const { clusterMetrics } = this.#upstreamMetrics();
+    const clusterMetrics = this.#clusterMetrics;
     clusterMetrics?.requestRetry.inc();
     this.phase = 'Retry';
     this.logger.debug({ reason, attempt: this.#attempts, cluster: this.#cluster?.name }, 'proxy: retrying upstream request');
@@ -606,7 +606,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     if (this.#finished) return;
     this.#exchange = undefined;
     this.#endAttempt(false);
-    const { clusterMetrics, hostMetrics } = this.#upstreamMetrics();
+    const clusterMetrics = this.#clusterMetrics;
+    const hostMetrics = this.#hostMetrics;
     if (failure === 'reset' || failure === 'protocol') {
       clusterMetrics?.requestRemoteReset.inc();
       hostMetrics?.requestRemoteReset.inc();
@@ -725,7 +726,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
       // The client left before the response ended: stop the upstream request too.
       this.#exchange.abort();
       this.#exchange = undefined;
-      const { clusterMetrics, hostMetrics } = this.#upstreamMetrics();
+      const clusterMetrics = this.#clusterMetrics;
+      const hostMetrics = this.#hostMetrics;
       clusterMetrics?.requestLocalReset.inc();
       hostMetrics?.requestLocalReset.inc();
       info.responseFlags |= ResponseFlags.DownStreamTerminate;

@@ -2,7 +2,8 @@
  * Helpers for L7 tests: a MOSN config with one `proxy` listener, and small HTTP/1.1 and
  * HTTP/2 clients that return status, headers, body and trailers.
  */
-import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server } from 'node:http';
+import { once } from 'node:events';
 import http2 from 'node:http2';
 import { connect } from 'node:net';
 
@@ -138,4 +139,23 @@ export function rawExchange(port: number, text: string, waitMs = 2000): Promise<
     });
     s.write(text);
   });
+}
+
+/**
+ * An HTTP/1.1 upstream that reads each whole request and answers 200 with the JSON that
+ * `describe` makes of it, and `x-upstream: h1`.
+ */
+export async function startJsonUpstream(describe: (req: IncomingMessage, body: Buffer) => string): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('x-upstream', 'h1');
+      res.end(describe(req, Buffer.concat(chunks)));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as { port: number }).port };
 }

@@ -6,13 +6,13 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import http2 from 'node:http2';
 import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { WebSocketServer, WebSocket } from 'ws';
 import { startMosnode, type MosnodeProcess } from '../helpers/mosnode-process.ts';
-import { proxyConfig, h1, h2 } from '../helpers/l7.ts';
+import { proxyConfig, h1, h2, startJsonUpstream } from '../helpers/l7.ts';
 
 interface Seen {
   protocol: string;
@@ -29,19 +29,8 @@ function describeRequest(protocol: string, method: string, path: string, authori
   return JSON.stringify(seen);
 }
 
-async function startH1Upstream(): Promise<{ server: Server; port: number }> {
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      res.setHeader('content-type', 'application/json');
-      res.setHeader('x-upstream', 'h1');
-      res.end(describeRequest('h1', req.method!, req.url!, req.headers.host ?? '', req.headers, Buffer.concat(chunks)));
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, port: (server.address() as { port: number }).port };
+function startH1Upstream(): Promise<{ server: Server; port: number }> {
+  return startJsonUpstream((req, body) => describeRequest('h1', req.method!, req.url!, req.headers.host ?? '', req.headers, body));
 }
 
 async function startH2Upstream(): Promise<{ server: http2.Http2Server; port: number }> {

@@ -11,12 +11,12 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer, Agent, request as httpRequest, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import { Agent, request as httpRequest, type Server } from 'node:http';
 import http2 from 'node:http2';
 import { once } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { startMosnode, type MosnodeProcess } from '../helpers/mosnode-process.ts';
-import { h2, h2On } from '../helpers/l7.ts';
+import { h2, h2On, startJsonUpstream } from '../helpers/l7.ts';
 import { sleep } from '../helpers/sockets.ts';
 
 const EXAMPLES = '/work/shared/mosn-examples';
@@ -111,18 +111,9 @@ describe('mesh chain: MOSN http-sample, HTTP/1.1', () => {
   let chain: Chain;
 
   before(async () => {
-    upstream = createServer((req: IncomingMessage, res: ServerResponse) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        res.setHeader('content-type', 'application/json');
-        res.setHeader('x-upstream', 'h1');
-        res.end(echo('h1', req.method!, req.url!, req.headers.host ?? '', req.headers, Buffer.concat(chunks)));
-      });
-    });
-    upstream.listen(0, '127.0.0.1');
-    await once(upstream, 'listening');
-    chain = await startChain((upstream.address() as { port: number }).port);
+    const started = await startJsonUpstream((req, body) => echo('h1', req.method!, req.url!, req.headers.host ?? '', req.headers, body));
+    upstream = started.server;
+    chain = await startChain(started.port);
   });
   after(async () => {
     await chain?.cleanup();

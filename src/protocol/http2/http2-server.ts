@@ -82,12 +82,6 @@ export class Http2Server {
     }
     if (!session.closed && !session.destroyed) session.close();
   }
-
-  /** True when the connection has no open stream. */
-  isIdle(socket: Socket): boolean {
-    const session = this.#sessions.get(socket);
-    return session === undefined || (session.state.outboundQueueSize ?? 0) === 0;
-  }
 }
 
 function requestHead(raw: readonly string[]): RequestHead {
