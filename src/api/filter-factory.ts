@@ -22,10 +22,37 @@ export interface FilterFactoryContext {
   /** Extension points that later layers give to their filters (for example the routers). */
   readonly services: ReadonlyMap<string, unknown>;
   /**
+   * This filter's counters and gauges on this listener: the metric group `<type>` with
+   * label `listener` (`/api/v1/stats` -> `fault.listener.l7.aborts_injected`, Prometheus
+   * `fault_aborts_injected{listener="l7"}`), in shared memory like every mosnode metric.
+   * Create them once (in `parseConfig` or the factory), keep the objects, and `inc()` per event.
+   */
+  readonly stats: FilterStats;
+  /**
    * Reports a non-fatal config problem (an unknown key, a value ignored). The message
    * should start with the JSON path; `mosnode validate` prints it, `start` logs it.
    */
   warn(message: string): void;
+}
+
+/** A monotonic count a filter publishes. `inc` is a plain add: call it per request freely. */
+export interface StatsCounter {
+  readonly value: number;
+  inc(n?: number): void;
+}
+
+/** A value a filter publishes that goes up and down (for example active delayed requests). */
+export interface StatsGauge {
+  readonly value: number;
+  inc(n?: number): void;
+  dec(n?: number): void;
+  update(value: number): void;
+}
+
+/** Named metrics of one filter type on one listener; the same key returns the same object. */
+export interface FilterStats {
+  counter(key: string): StatsCounter;
+  gauge(key: string): StatsGauge;
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import type { ListenerConfig } from '../config/types.ts';
 import type { FilterRegistry } from '../api/registry.ts';
-import type { FilterFactoryContext, ListenerFilterFactory, NetworkFilterFactory } from '../api/filter-factory.ts';
+import type { FilterFactoryContext, FilterStats, ListenerFilterFactory, NetworkFilterFactory } from '../api/filter-factory.ts';
 import type { UpstreamClusters } from '../api/upstream.ts';
 import type { ListenerFilter } from '../api/listener-filter.ts';
 import type { Logger } from '../core/logger.ts';
@@ -16,6 +16,8 @@ import { MosnError, isMosnError, describeError } from '../core/errors.ts';
 import type { DownstreamConnection } from '../network/connection.ts';
 import type { ListenerHandlers } from '../network/listener.ts';
 import type { PreparedStreamFilter } from '../proxy/stream-filter-chain.ts';
+import { MetricsRegistry, type MetricGroup } from '../metrics/metrics-registry.ts';
+import { MetricTypes } from '../metrics/names.ts';
 
 interface Prepared<F> {
   factory: F;
@@ -49,6 +51,27 @@ function parseWith<F extends { type: string; parseConfig(raw: unknown, ctx: Filt
   }
 }
 
+let detachedMetrics: MetricsRegistry | undefined;
+/** Metrics nobody exports, for a build without a server registry (unit tests of factories). */
+function fallbackMetrics(): MetricsRegistry {
+  detachedMetrics ??= new MetricsRegistry();
+  return detachedMetrics;
+}
+
+/** Reserved metric types a plugin's type name must not take over ("downstream" -> "filter_downstream"). */
+const RESERVED_METRIC_TYPES = new Set<string>(Object.values(MetricTypes));
+
+/** The metric group of filter `type` on `listenerName`, created at the first metric asked for. */
+function filterStats(metrics: MetricsRegistry, type: string, listenerName: string): FilterStats {
+  const groupType = RESERVED_METRIC_TYPES.has(type) ? `filter_${type}` : type;
+  let group: MetricGroup | undefined;
+  const get = (): MetricGroup => (group ??= metrics.group(groupType, { listener: listenerName }));
+  return {
+    counter: (key) => get().counter(key),
+    gauge: (key) => get().gauge(key),
+  };
+}
+
 /**
  * Validates every filter of listener `index` and returns the handlers the Listener calls
  * per socket and per connection. Throws MosnError naming the JSON path.
@@ -57,12 +80,14 @@ export function buildListenerHandlers(listener: ListenerConfig, index: number, c
   const base = listenerPath(index);
   const logger = ctx.logger.child({ listener: listener.name });
   const services = new Map(ctx.services);
-  const contextFor = (path: string): FilterFactoryContext => ({
+  const metrics = ctx.services.get('metrics');
+  const contextFor = (path: string, type: string): FilterFactoryContext => ({
     path,
     logger,
     clusters: ctx.clusters,
     listenerName: listener.name,
     services,
+    stats: filterStats(metrics instanceof MetricsRegistry ? metrics : fallbackMetrics(), type, listener.name),
     warn: ctx.warn,
   });
 
@@ -74,7 +99,7 @@ export function buildListenerHandlers(listener: ListenerConfig, index: number, c
       ctx.warn(`${path}: stream filter "${entry.type}" is not registered; skipped (registered: ${ctx.registry.names('stream').join(', ') || 'none'})`);
       return;
     }
-    streamFilters.push({ type: entry.type, factory, config: parseWith(factory, entry.config, contextFor(`${path}.config`)) });
+    streamFilters.push({ type: entry.type, factory, config: parseWith(factory, entry.config, contextFor(`${path}.config`, entry.type)) });
   });
   services.set('streamFilters', streamFilters);
   services.set('listener', { config: listener, path: base });
@@ -89,7 +114,7 @@ export function buildListenerHandlers(listener: ListenerConfig, index: number, c
         `${path}.type: unknown listener filter "${entry.type}" (registered: ${ctx.registry.names('listener').join(', ') || 'none'})`,
       );
     }
-    const context = contextFor(`${path}.config`);
+    const context = contextFor(`${path}.config`, entry.type);
     return { factory, config: parseWith(factory, entry.config, context), context };
   });
 
@@ -103,7 +128,7 @@ export function buildListenerHandlers(listener: ListenerConfig, index: number, c
         `${path}.type: unknown network filter "${entry.type}" (registered: ${ctx.registry.names('network').join(', ')})`,
       );
     }
-    const context = contextFor(`${path}.config`);
+    const context = contextFor(`${path}.config`, entry.type);
     return { factory, config: parseWith(factory, entry.config, context), context };
   });
   if (networkFilters.length === 0) {
