@@ -11,6 +11,7 @@
  * that throws (or whose promise rejects) yields a 500 and a counter; it never crashes the
  * proxy. Public API: imports only core/ and other api/ modules.
  */
+import type { Duplex } from 'node:stream';
 import type { Logger } from '../core/logger.ts';
 import type { HeaderMap } from './headers.ts';
 import type { FilterFactoryContext } from './filter-factory.ts';
@@ -87,6 +88,15 @@ export interface StreamReceiverFilterHandler extends CommonHandler {
   readonly requestTrailers: HeaderMap | undefined;
   /** Replaces the request body (needs `needsBody`); content-length is fixed up. */
   setRequestBody(body: Buffer | string): void;
+  /**
+   * Streams the request body through `transform` on its way upstream, with backpressure,
+   * without buffering it (compression, a running size limit, a checksum). Several filters'
+   * transforms run in the order they were added. `content-length` is removed (the length may
+   * change), and the request can no longer be retried. A transform that fails ends the
+   * request: with its error's `status` (400..599) if it has one, else 500, or a reset once
+   * the response has started. Call it from `onReceive`; a request without a body ignores it.
+   */
+  transformRequestBody(transform: Duplex): void;
 }
 
 export interface StreamSenderFilterHandler extends CommonHandler {
@@ -96,6 +106,13 @@ export interface StreamSenderFilterHandler extends CommonHandler {
   readonly responseTrailers: HeaderMap | undefined;
   /** Replaces the response body (needs `needsBody`); content-length is fixed up. */
   setResponseBody(body: Buffer | string): void;
+  /**
+   * Streams the response body through `transform` on its way downstream, with backpressure
+   * (for example `zlib.createGzip()`); trailers follow its end. `content-length` is removed.
+   * Call it from `onSend`, before the head goes out; a response without a body ignores it.
+   * A transform that fails resets the client's stream.
+   */
+  transformResponseBody(transform: Duplex): void;
 }
 
 export interface StreamReceiverFilter {

@@ -9,6 +9,7 @@
  * retry policy or a mirror (then up to `bufferLimitBytes`; a retry or mirror of a bigger
  * or unknown-length body is given up, the request still streams).
  */
+import { Readable, type Duplex } from 'node:stream';
 import { HeaderMap } from '../api/headers.ts';
 import type {
   RequestHead,
@@ -101,6 +102,11 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
   #held: Buffer[] | undefined;
   #heldEnd: { trailers: HeaderMap | undefined } | undefined;
   #variables: Map<string, unknown> | undefined;
+  /** Filters' body transforms (transformRequestBody / transformResponseBody), in order. */
+  #requestTransforms: Duplex[] | undefined;
+  #responseTransforms: Duplex[] | undefined;
+  /** Where upstream response bytes go once the response transforms are piped. */
+  #responseTransformIn: Duplex | undefined;
 
   constructor(ctx: ProxyContext, ds: ServerStream) {
     this.#ctx = ctx;
@@ -191,6 +197,20 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
   setResponseBody(body: Buffer | string): void {
     this.#responseBuffered = typeof body === 'string' ? Buffer.from(body) : body;
     this.response.headers.set('content-length', String(this.#responseBuffered.length));
+  }
+
+  transformRequestBody(transform: Duplex): void {
+    if (this.#ds.body === undefined && this.#requestBody === undefined) return;
+    if (this.#exchange !== undefined || this.#bodyConsumed) throw new Error('transformRequestBody called after the request body started upstream');
+    (this.#requestTransforms ??= []).push(transform);
+    this.request.headers.delete('content-length');
+  }
+
+  transformResponseBody(transform: Duplex): void {
+    if (this.#responseEndStream) return;
+    if (this.#ds.headersSent) throw new Error('transformResponseBody called after the response head was sent');
+    (this.#responseTransforms ??= []).push(transform);
+    this.response.headers.delete('content-length');
   }
 
   sendDirectResponse(status: number, headers?: Record<string, string>, body?: string | Buffer): void {
@@ -347,7 +367,7 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     // A retry or a mirror needs the body whole: buffered when its length is known and small.
     const body = this.#ds.body;
     const wantsReplay = route.retryPolicy !== undefined || route.mirrors.length > 0;
-    if (wantsReplay && body !== undefined && this.#requestBody === undefined && !this.#bodyConsumed) {
+    if (wantsReplay && body !== undefined && this.#requestBody === undefined && !this.#bodyConsumed && this.#requestTransforms === undefined) {
       const length = this.#ds.contentLength;
       if (length >= 0 && length <= this.#ctx.bufferLimitBytes) return this.#bufferRequestBody(() => this.#startUpstream());
     }
@@ -392,7 +412,10 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     hostMetrics?.requestActive.inc();
 
     let body: UpstreamBody;
-    if (this.#requestBody !== undefined) body = this.#requestBody;
+    if (this.#requestTransforms !== undefined) {
+      body = this.#pipeRequestTransforms(this.#requestTransforms);
+      this.#bodyConsumed = true;
+    } else if (this.#requestBody !== undefined) body = this.#requestBody;
     else if (this.#ds.body !== undefined) {
       body = this.#ds.body;
       this.#bodyConsumed = true;
@@ -461,7 +484,12 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
   #canRetry(): boolean {
     const policy = this.#route?.retryPolicy;
     if (policy === undefined || this.#attempts > policy.numRetries) return false;
-    return this.#ds.body === undefined || this.#requestBody !== undefined;
+    return this.#bodyReplayable();
+  }
+
+  /** True when the request body (if any) can be sent again: absent, or held whole and not transformed. */
+  #bodyReplayable(): boolean {
+    return this.#requestTransforms === undefined && (this.#ds.body === undefined || this.#requestBody !== undefined);
   }
 
   #retry(reason: string): void {
@@ -510,10 +538,36 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     this.#sendResponseHead();
     if (this.#responseEndStream) return;
     let ok = true;
-    for (const chunk of held) ok = this.#ds.write(chunk);
-    if (end !== undefined) this.#ds.end(end.trailers);
+    for (const chunk of held) ok = this.#forward(chunk);
+    if (end !== undefined) this.#forwardEnd(end.trailers);
     else if (ok) this.#exchange?.resume();
+    else this.#resumeWhenDrained();
+  }
+
+  /**
+   * One response chunk towards the client, through the filters' transforms if any. False
+   * means wait (see #resumeWhenDrained).
+   */
+  #forward(chunk: Buffer): boolean {
+    const into = this.#responseTransformIn;
+    return into !== undefined ? into.write(chunk) : this.#ds.write(chunk);
+  }
+
+  /** Resumes the upstream once the client (or the first transform) has room again. */
+  #resumeWhenDrained(): void {
+    const into = this.#responseTransformIn;
+    if (into !== undefined) into.once('drain', () => this.#exchange?.resume());
     else this.#ds.onceDrain(() => this.#exchange?.resume());
+  }
+
+  #forwardEnd(trailers: HeaderMap | undefined): void {
+    // With transforms, the client's end (and trailers) follow the last transform's end.
+    if (this.#responseTransformIn !== undefined) {
+      this.#upstreamTrailers = trailers;
+      this.#responseTransformIn.end();
+      return;
+    }
+    this.#ds.end(trailers);
   }
 
   #runSenders(): void {
@@ -543,19 +597,71 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     this.phase = 'UpRecvData';
     const trailersFollow = !this.#responseEndStream && (isGrpc(headers) || (this.#ds.protocol === 'HTTP/2' && this.#upstreamProtocol() === 'HTTP/2'));
     this.#ds.sendHeaders(status, headers, this.#responseEndStream, trailersFollow);
+    const transforms = this.#responseTransforms;
+    if (transforms !== undefined && !this.#responseEndStream) this.#pipeResponseTransforms(transforms);
+  }
+
+  /** Pipes the response transforms into one another, the last one into the client. */
+  #pipeResponseTransforms(transforms: Duplex[]): void {
+    const first = transforms[0]!;
+    const last = this.#chainTransforms(transforms, 'response');
+    const ds = this.#ds;
+    last.on('data', (chunk: Buffer) => {
+      if (!ds.write(chunk)) {
+        last.pause();
+        ds.onceDrain(() => last.resume());
+      }
+    });
+    last.once('end', () => {
+      if (!this.#finished) ds.end(this.#upstreamTrailers);
+    });
+    this.#responseTransformIn = first;
+  }
+
+  /** The request body (streamed, or held whole) through the request transforms; returns the last. */
+  #pipeRequestTransforms(transforms: Duplex[]): Readable {
+    const held = this.#requestBody;
+    const source = held !== undefined ? Readable.from([held]) : this.#ds.body!;
+    const last = this.#chainTransforms(transforms, 'request');
+    source.pipe(transforms[0]!);
+    return last;
+  }
+
+  /** `a.pipe(b).pipe(c)`; an error in any of them ends the request (see #transformFailed). */
+  #chainTransforms(transforms: Duplex[], side: 'request' | 'response'): Duplex {
+    let last = transforms[0]!;
+    for (let i = 0; i < transforms.length; i++) {
+      const t = transforms[i]!;
+      t.once('error', (err: Error) => this.#transformFailed(err, side));
+      if (i > 0) last = last.pipe(t);
+    }
+    return last;
+  }
+
+  #transformFailed(err: Error, side: 'request' | 'response'): void {
+    if (this.#finished) return;
+    const wanted = (err as { status?: unknown }).status;
+    const status = typeof wanted === 'number' && Number.isInteger(wanted) && wanted >= 400 && wanted <= 599 ? wanted : 500;
+    if (status === 413) this.#info.responseFlags |= ResponseFlags.ReqEntityTooLarge;
+    const log = { side, status, path: this.request.path, err: describeError(err) };
+    if (status >= 500) this.logger.error(log, 'proxy: a stream filter body transform failed');
+    else this.logger.info(log, 'proxy: a stream filter body transform refused the body');
+    this.#localReply(status, status === 500 ? 'stream filter body transform failed' : (err.message || 'request refused'));
   }
 
   #sendBufferedResponse(): void {
     const body = this.#responseBuffered ?? Buffer.concat(this.#responseBody ?? []);
     this.#responseBody = undefined;
     const { headers } = this.response;
-    headers.set('content-length', String(body.length));
     const trailers = this.#upstreamTrailers;
+    // An empty body is not worth a transform (gzip would turn nothing into 20 bytes).
+    if (body.length === 0) this.#responseTransforms = undefined;
+    if (this.#responseTransforms === undefined) headers.set('content-length', String(body.length));
     this.#responseEndStream = body.length === 0 && trailers === undefined;
     this.#sendResponseHead();
     if (!this.#responseEndStream) {
-      if (body.length > 0) this.#ds.write(body);
-      this.#ds.end(trailers);
+      if (body.length > 0) this.#forward(body);
+      this.#forwardEnd(trailers);
     }
   }
 
@@ -579,8 +685,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
       return false;
     }
     if (this.#responseEndStream) return true;
-    const ok = this.#ds.write(chunk);
-    if (!ok) this.#ds.onceDrain(() => this.#exchange?.resume());
+    const ok = this.#forward(chunk);
+    if (!ok) this.#resumeWhenDrained();
     return ok;
   }
 
@@ -599,7 +705,7 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
       this.#heldEnd = { trailers };
       return;
     }
-    if (!this.#responseEndStream) this.#ds.end(trailers);
+    if (!this.#responseEndStream) this.#forwardEnd(trailers);
   }
 
   onError(err: Error, failure: UpstreamFailure): void {
@@ -622,7 +728,7 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
             // was sent, so any method), when the body can be sent again; and one more try
             // for a bodiless idempotent request whose connection broke before an answer (a
             // keep-alive connection the upstream closed as we reused it).
-            (failure === 'connect' && this.#attempts <= DEFAULT_CONNECT_RETRIES && (this.#ds.body === undefined || this.#requestBody !== undefined)) ||
+            (failure === 'connect' && this.#attempts <= DEFAULT_CONNECT_RETRIES && this.#bodyReplayable()) ||
             (failure === 'reset' && this.#attempts === 1 && this.#ds.body === undefined && IDEMPOTENT_METHODS.has(this.request.method));
       if (retryable) return this.#retry(`${failure}: ${err.message}`);
     }
@@ -743,6 +849,9 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
       if (!completed) m.requestReset.inc();
     }
     if (!completed && info.responseCode === 0) info.responseFlags |= ResponseFlags.DownStreamTerminate;
+    // Transforms may hold native memory (zlib): never leave one to the garbage collector.
+    for (const t of this.#requestTransforms ?? []) if (!t.destroyed) t.destroy();
+    for (const t of this.#responseTransforms ?? []) if (!t.destroyed) t.destroy();
     this.#chain?.destroy((type, err) => this.logger.warn({ filter: type, err: describeError(err) }, 'proxy: stream filter onDestroy threw'));
     for (const log of this.#ctx.accessLogs) {
       try {
