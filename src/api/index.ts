@@ -11,5 +11,6 @@ export * from './stream-filter.ts';
 export * from './filter-factory.ts';
 export * from './registry.ts';
 export * from './config-helpers.ts';
+export * from './plugin.ts';
 export { MosnError, ErrorCodes, type ErrorCode } from '../core/errors.ts';
 export type { Logger } from '../core/logger.ts';

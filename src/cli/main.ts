@@ -97,7 +97,7 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
         process.stdout.write(`mosnode version ${VERSION} (node ${process.version})\n`);
         return 0;
       case 'validate':
-        return validate(args);
+        return await validate(args);
       case 'stop':
         return await stop(args);
       case 'start':
@@ -108,17 +108,20 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
   }
 }
 
-function validate(args: CliArgs): number {
+async function validate(args: CliArgs): Promise<number> {
   const loaded = load(args);
   const server = new MosnServer(loaded, {
     logging: { logger: silentLogger(), flush() {}, flushThen(done: () => void) { done(); }, reopen() {} },
     validateOnly: true,
   });
+  // Plugins are imported: a config naming a missing or broken plugin is not valid.
+  await server.loadPlugins();
   server.prepare();
   for (const warning of [...loaded.warnings, ...server.warnings]) process.stderr.write(`warning: ${warning}\n`);
   const c = loaded.config;
   process.stdout.write(
-    `config ${loaded.path ?? '(built-in default)'} is valid: ${c.servers[0].listeners.length} listener(s), ${c.cluster_manager.clusters.length} cluster(s)\n`,
+    `config ${loaded.path ?? '(built-in default)'} is valid: ${c.servers[0].listeners.length} listener(s), ${c.cluster_manager.clusters.length} cluster(s)` +
+      `${server.plugins.length > 0 ? `, plugin(s): ${server.plugins.map((p) => p.name).join(', ')}` : ''}\n`,
   );
   return 0;
 }

@@ -64,8 +64,6 @@ export const NOT_ENFORCED_YET: readonly NotEnforced[] = [
   // servers[].listeners[] (reuseport is implemented)
   { scope: 'listener', key: 'inspector', isSet: notEmpty },
   { scope: 'listener', key: 'use_original_dst', isSet: notEmpty },
-  // metrics and top level
-  { scope: 'top', key: 'plugins', isSet: notEmpty },
   // routers[].virtual_hosts[].routers[] (router/ implements the rest of MOSN's route keys)
   { scope: 'route_match', key: 'variables', isSet: notEmpty },
   { scope: 'route_match', key: 'dsl_expressions', isSet: notEmpty },

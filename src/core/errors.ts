@@ -15,6 +15,7 @@ export const ErrorCodes = {
   MOSN_ERR_FILTER_DUPLICATE: 'a filter is already registered under that type name',
   MOSN_ERR_FILTER_CONFIG: "a filter's config was rejected by its factory",
   MOSN_ERR_FILTER_THREW: 'a filter threw or rejected; the connection or stream was closed',
+  MOSN_ERR_PLUGIN_LOAD: 'a plugin module named in `plugins` could not be found, imported, or does not export a plugin',
   MOSN_ERR_LISTENER_BIND: 'a listener could not bind its address',
   MOSN_ERR_ADMIN_BIND: 'the admin server could not bind its address',
   MOSN_ERR_UPSTREAM_NO_HOST: 'the cluster has no host to choose',

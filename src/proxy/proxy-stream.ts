@@ -35,7 +35,7 @@ import type { UpstreamBody, UpstreamExchange, UpstreamFailure, UpstreamResponseH
 import type { Phase } from './phases.ts';
 import type { ProxyContext } from './proxy-context.ts';
 import { ResponseFlags, type RequestInfo } from './request-info.ts';
-import { StreamFilterChain } from './stream-filter-chain.ts';
+import { FilterTimeoutError, StreamFilterChain } from './stream-filter-chain.ts';
 import { sendMirror } from './mirror.ts';
 
 /** Retries of a connection failure when the route has no retry_policy (MOSN's default). */
@@ -232,7 +232,7 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     stripHopByHop(this.request.headers);
     if (this.#ctx.streamFilters.length > 0) {
       try {
-        this.#chain = StreamFilterChain.create(this.#ctx.streamFilters);
+        this.#chain = StreamFilterChain.create(this.#ctx.streamFilters, this.#ctx.defaultTimeoutMs);
       } catch (err) {
         this.#filterFailed(err as Error, '');
         return;
@@ -282,6 +282,12 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
   }
 
   #filterFailed(err: Error, type: string): void {
+    for (const f of this.#ctx.streamFilters) if (f.type === type) f.failures?.inc();
+    if (err instanceof FilterTimeoutError) {
+      this.logger.error({ filter: type, phase: this.phase, err: err.message }, 'proxy: stream filter timed out; answering 504');
+      this.#localReply(504, `stream filter "${type}" timed out`);
+      return;
+    }
     this.logger.error({ filter: type, phase: this.phase, err: describeError(err) }, 'proxy: stream filter failed; answering 500');
     this.#localReply(500, type === '' ? 'stream filter error' : `stream filter "${type}" failed`);
   }

@@ -8,7 +8,7 @@ import type {
   StreamReceiverFilter,
   StreamSenderFilter,
 } from '../api/stream-filter.ts';
-import { StreamFilterChain, type PreparedStreamFilter } from './stream-filter-chain.ts';
+import { FilterTimeoutError, StreamFilterChain, type PreparedStreamFilter } from './stream-filter-chain.ts';
 
 /** A prepared entry whose factory adds what `add` says. */
 function prepared(type: string, add: (chain: Parameters<StreamFilterFactory['createFilters']>[1]) => void): PreparedStreamFilter {
@@ -353,5 +353,45 @@ describe('StreamFilterChain runner', () => {
     assert.deepEqual(reported, [['bad', 'destroy boom']]);
     chain.destroy();
     assert.deepEqual(calls, ['r', 'bad', 's'], 'a second destroy calls nothing again');
+  });
+});
+
+describe('async filter deadline', () => {
+  test('a promise that never settles fails with FilterTimeoutError after the deadline, once', async () => {
+    const log: string[] = [];
+    const chain = StreamFilterChain.create([prepared('slow', (c) => c.addReceiver(receiver(log, 'slow', () => new Promise<StreamFilterStatus>(() => {}))))], 50);
+    const started = performance.now();
+    const { outcome, type } = await runPhase(chain, 'BeforeRoute');
+    assert.ok(outcome instanceof FilterTimeoutError, String(outcome));
+    assert.match(outcome.message, /did not settle within 50 ms/);
+    assert.equal(type, 'slow');
+    assert.ok(performance.now() - started >= 45);
+  });
+
+  test('a promise settling in time continues the chain; a late settle after the deadline is ignored', async () => {
+    const log: string[] = [];
+    let late: ((s: StreamFilterStatus) => void) | undefined;
+    const chain = StreamFilterChain.create(
+      [
+        prepared('quick', (c) => c.addReceiver(receiver(log, 'quick', () => new Promise<StreamFilterStatus>((r) => setTimeout(() => r('Continue'), 10))))),
+        prepared('late', (c) => c.addReceiver(receiver(log, 'late', () => new Promise<StreamFilterStatus>((r) => (late = r))))),
+      ],
+      60,
+    );
+    const { outcome, type } = await runPhase(chain, 'BeforeRoute');
+    assert.deepEqual(log, ['quick', 'late']);
+    assert.ok(outcome instanceof FilterTimeoutError);
+    assert.equal(type, 'late');
+    late!('Continue'); // runPhase asserts done is not called a second time
+    await new Promise((r) => setTimeout(r, 20));
+  });
+
+  test('destroy() clears the pending timer', async () => {
+    const chain = StreamFilterChain.create([prepared('slow', (c) => c.addReceiver(receiver([], 'slow', () => new Promise<StreamFilterStatus>(() => {}))))], 30);
+    let called = false;
+    chain.runReceivers('BeforeRoute', (f) => f.onReceive({} as never), () => (called = true));
+    chain.destroy();
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(called, false);
   });
 });

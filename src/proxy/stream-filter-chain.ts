@@ -16,13 +16,19 @@ import type {
   StreamReceiverFilter,
   StreamSenderFilter,
 } from '../api/stream-filter.ts';
+import type { StatsCounter } from '../api/filter-factory.ts';
 
 /** A `stream_filters` entry whose config was parsed at load time. */
 export interface PreparedStreamFilter {
   readonly type: string;
   readonly factory: StreamFilterFactory<unknown>;
   readonly config: unknown;
+  /** Counts this entry's throws, rejections, invalid statuses and timeouts (`<type>.listener.<l>.filter_failures`). */
+  readonly failures?: StatsCounter;
 }
+
+/** A filter's promise that did not settle in time; the proxy answers 504. */
+export class FilterTimeoutError extends Error {}
 
 interface ReceiverEntry {
   readonly type: string;
@@ -52,10 +58,22 @@ export class StreamFilterChain implements StreamFilterChainBuilder {
   current = '';
   /** Where the next run of a phase starts, after a filter asked to route or choose the host again. */
   #resume: { phase: ReceiverFilterPhase; index: number } | undefined;
+  /** How long a filter's promise may take (0 = forever). */
+  readonly #asyncTimeoutMs: number;
+  /** The timer of the promise being waited for, cleared when it settles or the chain is destroyed. */
+  #pendingTimer: NodeJS.Timeout | undefined;
 
-  /** Builds the chain of one request; a throwing factory rejects with its type in the message. */
-  static create(prepared: readonly PreparedStreamFilter[]): StreamFilterChain {
-    const chain = new StreamFilterChain();
+  constructor(asyncTimeoutMs = 0) {
+    this.#asyncTimeoutMs = asyncTimeoutMs;
+  }
+
+  /**
+   * Builds the chain of one request; a throwing factory rejects with its type in the message.
+   * A filter's promise that has not settled after `asyncTimeoutMs` fails the request
+   * (FilterTimeoutError) rather than hold it forever.
+   */
+  static create(prepared: readonly PreparedStreamFilter[], asyncTimeoutMs = 0): StreamFilterChain {
+    const chain = new StreamFilterChain(asyncTimeoutMs);
     for (const p of prepared) {
       chain.#adding = p.type;
       try {
@@ -89,6 +107,8 @@ export class StreamFilterChain implements StreamFilterChainBuilder {
 
   /** Calls every filter's onDestroy once; a throwing one is reported, the others still run. */
   destroy(report?: (type: string, err: unknown) => void): void {
+    clearTimeout(this.#pendingTimer);
+    this.#pendingTimer = undefined;
     for (const entry of [...this.receivers, ...this.senders]) {
       try {
         entry.filter.onDestroy?.();
@@ -155,25 +175,34 @@ export class StreamFilterChain implements StreamFilterChainBuilder {
       // A thenable whose then() throws is the filter's failure, not the runner's; a
       // thenable may also settle more than once: only the first outcome counts.
       let settled = false;
+      const timeoutMs = this.#asyncTimeoutMs;
+      if (timeoutMs > 0) {
+        this.#pendingTimer = setTimeout(() => {
+          if (settled) return;
+          settled = true;
+          done(new FilterTimeoutError(`did not settle within ${timeoutMs} ms`), entry.type, i);
+        }, timeoutMs);
+      }
+      const settle = (): boolean => {
+        if (settled) return false;
+        settled = true;
+        clearTimeout(this.#pendingTimer);
+        this.#pendingTimer = undefined;
+        return true;
+      };
       try {
         result.then(
           (status) => {
-            if (settled) return;
-            settled = true;
+            if (!settle()) return;
             if (status === 'Continue') this.#run(entries, next, applies, invoke, done);
             else done(STATUSES.has(status) ? status : invalid(status), entry.type, i);
           },
           (err: unknown) => {
-            if (settled) return;
-            settled = true;
-            done(asError(err), entry.type, i);
+            if (settle()) done(asError(err), entry.type, i);
           },
         );
       } catch (err) {
-        if (!settled) {
-          settled = true;
-          done(asError(err), entry.type, i);
-        }
+        if (settle()) done(asError(err), entry.type, i);
       }
       return;
     }

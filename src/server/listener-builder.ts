@@ -99,7 +99,8 @@ export function buildListenerHandlers(listener: ListenerConfig, index: number, c
       ctx.warn(`${path}: stream filter "${entry.type}" is not registered; skipped (registered: ${ctx.registry.names('stream').join(', ') || 'none'})`);
       return;
     }
-    streamFilters.push({ type: entry.type, factory, config: parseWith(factory, entry.config, contextFor(`${path}.config`, entry.type)) });
+    const context = contextFor(`${path}.config`, entry.type);
+    streamFilters.push({ type: entry.type, factory, config: parseWith(factory, entry.config, context), failures: context.stats.counter('filter_failures') });
   });
   services.set('streamFilters', streamFilters);
   services.set('listener', { config: listener, path: base });

@@ -32,6 +32,8 @@ const MIGRATION_FILTER_TYPE: Record<MigrationKind, string> = { http1: 'proxy', t
 /** Sends one connection to the successor; true when it was adopted there. */
 export type MigrateConnection = (listener: ListenerIdentity, migration: ConnectionMigration) => Promise<boolean>;
 import { VERSION } from './version.ts';
+import { loadPlugins, type LoadedPlugin } from './plugin-loader.ts';
+import { dirname } from 'node:path';
 import { AccessLogWriters } from '../proxy/access-log/access-log-writer.ts';
 
 /** Listening sockets handed over by a predecessor (hot upgrade), taken by identity. */
@@ -83,9 +85,12 @@ export class MosnServer {
   /** Access log outputs, shared by every listener naming the same path. */
   readonly #accessLogWriters = new AccessLogWriters();
   readonly #validateOnly: boolean;
+  #plugins: LoadedPlugin[] | undefined;
 
   constructor(loaded: LoadedConfig, options: ServerOptions) {
     this.loaded = loaded;
+    // Built-ins first: a plugin that takes a built-in's name is refused, never an override.
+    registerBuiltinFilters(this.registry);
     this.config = loaded.config;
     this.#logging = options.logging;
     this.logger = options.logging.logger;
@@ -109,6 +114,24 @@ export class MosnServer {
   }
 
   /**
+   * Imports the config's `plugins` and registers their filters (once; before prepare(),
+   * which needs their types). Package names are looked up from the config file's folder.
+   */
+  async loadPlugins(): Promise<void> {
+    if (this.#plugins !== undefined) return;
+    const baseDir = this.loaded.path === undefined ? process.cwd() : dirname(this.loaded.path);
+    this.#plugins = await loadPlugins(this.config.plugins, baseDir, this.registry);
+    for (const p of this.#plugins) {
+      this.logger.info({ plugin: p.name, file: p.file, filters: p.filters.map((f) => `${f.kind}:${f.type}`) }, 'plugin loaded');
+    }
+  }
+
+  /** Plugins loaded from the config, in order. */
+  get plugins(): readonly LoadedPlugin[] {
+    return this.#plugins ?? [];
+  }
+
+  /**
    * Builds everything from the config without binding: clusters, filters (each factory
    * validates its config), listeners. Throws MosnError naming the JSON path. `validate`
    * stops here.
@@ -116,7 +139,6 @@ export class MosnServer {
   prepare(): void {
     if (this.#clusters !== undefined) return;
     const server = this.config.servers[0];
-    registerBuiltinFilters(this.registry);
     const clusters = new ClusterManager(this.config.cluster_manager.clusters, { metrics: this.metrics });
     const services = new Map<string, unknown>([
       ['routers', server.routers],
@@ -176,6 +198,7 @@ export class MosnServer {
     this.#stage = Stage.Start;
     const started = Date.now();
     try {
+      await this.loadPlugins();
       this.prepare();
       for (const listener of this.#listeners) {
         const fd = inherited?.take({ kind: 'listener', name: listener.name, address: listener.config.address });
@@ -381,6 +404,7 @@ export class MosnServer {
       metrics: this.metrics,
       logPath: this.config.servers[0].default_log_path,
       features: () => ({ hot_upgrade: this.#hotUpgradeAvailable, shared_memory_metrics: this.#sharedMetrics }),
+      plugins: () => this.plugins.map((p) => ({ name: p.name, enable: true, on: true })),
     };
   }
 
