@@ -422,7 +422,6 @@ test('settings accepted but not enforced yet warn once each, naming the path', (
     [
       'servers[0].processor',
       'servers[0].listeners[0].inspector',
-      'servers[0].listeners[0].use_original_dst',
       `${ROUTE}.match.variables`,
       `${ROUTE}.route.cluster_variable`,
       `${ROUTE}.route.upstream_protocol`,
@@ -435,7 +434,6 @@ test('settings accepted but not enforced yet warn once each, naming the path', (
       `${cluster}.circuit_breakers[0].max_pending_requests`,
       `${cluster}.circuit_breakers[0].max_requests`,
       `${cluster}.circuit_breakers[0].max_retries`,
-      'plugins',
     ].map((path) => `${path}: accepted but not enforced by mosnode yet`),
   );
 });
@@ -693,7 +691,7 @@ test('listener defaults: name from the address, unix network from the path, virt
       ['127.0.0.1:2046', 'tcp', false, false, 16_384],
       ['/tmp/mosn.sock', 'unix', false, false, 16_384],
       ['relative.sock', 'unix', false, false, 16_384],
-      ['[::1]:2046', 'tcp', false, true, 16_384],
+      ['[::1]:2046', 'tcp', false, 'redirect', 16_384],
     ],
   );
 });

@@ -51,7 +51,9 @@ export async function loadPlugins(specs: readonly string[], baseDir: string, reg
     try {
       module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
     } catch (err) {
-      throw new MosnError('MOSN_ERR_PLUGIN_LOAD', `${where}: importing ${file} failed: ${describeError(err)}`, { cause: err });
+      // The error's class says a lot here (SyntaxError, ERR_MODULE_NOT_FOUND inside the plugin).
+      const kind = err instanceof Error && err.name !== 'Error' ? `${err.name}: ` : '';
+      throw new MosnError('MOSN_ERR_PLUGIN_LOAD', `${where}: importing ${file} failed: ${kind}${describeError(err)}`, { cause: err });
     }
     const plugin = pluginOf(module, where);
     const name = typeof plugin.name === 'string' && plugin.name !== '' ? plugin.name : defaultName(spec, file);
