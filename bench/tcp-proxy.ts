@@ -14,13 +14,14 @@
  * Prints a markdown table. Ratios between rows are what to compare: absolute numbers move
  * with this shared machine's load.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds, freePort, percentile, pin, rssMb, waitPort } from './lib/proc.ts';
 
 const DURATION_S = Number(process.env.DURATION ?? 8);
 const WARMUP_S = Number(process.env.WARMUP ?? 2);
@@ -29,45 +30,7 @@ const BULK_MB = Number(process.env.BULK_MB ?? 1024);
 const LOAD_CPU = process.env.LOAD_CPU ?? '0';
 const SUT_CPU = process.env.SUT_CPU ?? '1';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
-function pin(pid: number, cpu: string): void {
-  try { execFileSync('taskset', ['-a', '-p', '-c', cpu, String(pid)], { stdio: 'ignore' }); } catch { /* taskset missing: unpinned */ }
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
-function rssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
-
-async function waitPort(port: number, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error('proxy exited early');
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} never opened`);
-}
 
 interface Target { name: string; start(listenPort: number, upPort: number, dir: string): ChildProcess }
 
@@ -139,10 +102,6 @@ async function bulk(port: number): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-function pct(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-}
-
 async function main(): Promise<void> {
   pin(process.pid, LOAD_CPU);
   const echo = createServer({ noDelay: true }, (s) => { s.on('error', () => {}); s.pipe(s); });
@@ -167,7 +126,7 @@ async function main(): Promise<void> {
       const bcpu0 = cpuSeconds(child.pid!);
       const bulkSeconds = await bulk(port);
       const bcpu = cpuSeconds(child.pid!) - bcpu0;
-      rows.push(`| ${target.name} | ${Math.round(trips / wall)} | ${pct(lat, 0.5).toFixed(3)} | ${pct(lat, 0.99).toFixed(3)} | ${Math.round((100 * cpu) / wall)} | ${((cpu * 1e6) / trips).toFixed(1)} | ${(BULK_MB / bulkSeconds).toFixed(0)} | ${((bcpu * 1000) / (BULK_MB / 1024)).toFixed(0)} | ${rssMb(child.pid!).toFixed(1)} |`);
+      rows.push(`| ${target.name} | ${Math.round(trips / wall)} | ${percentile(lat, 0.5).toFixed(3)} | ${percentile(lat, 0.99).toFixed(3)} | ${Math.round((100 * cpu) / wall)} | ${((cpu * 1e6) / trips).toFixed(1)} | ${(BULK_MB / bulkSeconds).toFixed(0)} | ${((bcpu * 1000) / (BULK_MB / 1024)).toFixed(0)} | ${rssMb(child.pid!).toFixed(1)} |`);
     } finally {
       child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

@@ -21,6 +21,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './lib/proc.ts';
 
 const UPGRADES = Number(process.env.UPGRADES ?? 20);
 const DRAIN_S = Number(process.env.DRAIN_S ?? 2);
@@ -35,15 +36,6 @@ interface Sample { at: number; ms: number; ok: boolean; error?: string }
 const samples: Record<string, Sample[]> = { 'http-keepalive': [], 'http-new-conn': [], 'tcp-short': [], 'tcp-stream': [] };
 let streamCuts = 0;
 let running = true;
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 function record(kind: string, started: number, ok: boolean, error?: string): void {
   samples[kind]!.push({ at: started, ms: performance.now() - started, ok, ...(error !== undefined && { error }) });
