@@ -147,6 +147,21 @@ function checkServer(
     }
     asArray(chains).forEach((chain, c) => {
       checkFilterChain(asObject(chain), [...path, 'filter_chains', c], routerNames, clusterNames, issues, warnings);
+      warnGoPlugins(asObject(chain)?.['filters'], [...path, 'filter_chains', c, 'filters'], warnings);
+    });
+    warnGoPlugins(listener['stream_filters'], [...path, 'stream_filters'], warnings);
+    warnGoPlugins(listener['listener_filters'], [...path, 'listener_filters'], warnings);
+  });
+}
+
+/** MOSN's Go `.so` filter plugins cannot load in Node: say what replaces them. */
+function warnGoPlugins(filters: unknown, base: PathSegment[], warnings: Finding[]): void {
+  asArray(filters).forEach((filter, i) => {
+    const plugin = asObject(filter)?.['go_plugin_config'];
+    if (plugin === undefined || plugin === null) return;
+    warnings.push({
+      path: [...base, i, 'go_plugin_config'],
+      message: 'Go plugins do not load in mosnode, ignored; list an ES module or npm package in the top-level "plugins" instead (docs/plugins.md)',
     });
   });
 }

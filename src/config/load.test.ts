@@ -1099,3 +1099,13 @@ test('defaultConfig: an HTTP listener on 2046 answering a welcome, admin on 3490
   loaded.config.servers[0].listeners.length = 0;
   assert.equal(defaultConfig().config.servers[0].listeners.length, 1);
 });
+
+test("MOSN's go_plugin_config on a filter is kept out with a warning that says what replaces it", () => {
+  const doc = minimal();
+  doc['servers'][0].listeners[0].stream_filters = [{ type: 'gzip', go_plugin_config: { so_path: './gzip.so' } }];
+  const { warnings, config } = parse(doc);
+  assert.deepEqual(warnings, [
+    'servers[0].listeners[0].stream_filters[0].go_plugin_config: Go plugins do not load in mosnode, ignored; list an ES module or npm package in the top-level "plugins" instead (docs/plugins.md)',
+  ]);
+  assert.deepEqual(config.servers[0].listeners[0]?.stream_filters, [{ type: 'gzip', config: {} }]);
+});
