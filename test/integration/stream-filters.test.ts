@@ -9,6 +9,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest, Agent, type IncomingHttpHeaders } from 'node:http';
 import http2 from 'node:http2';
+import { Transform } from 'node:stream';
 import pino from 'pino';
 import { parseConfigText } from '../../src/config/load.ts';
 import { MosnServer } from '../../src/server/server.ts';
@@ -521,6 +522,49 @@ describe('stream filters', () => {
     const get = await h1(r.port, '/no-body');
     assert.equal(get.status, 200);
     assert.equal(bodies.at(-1), '<none>', 'a request without a body has requestBody undefined');
+  });
+
+  test('transformRequestBody / transformResponseBody stream both bodies through user transforms, in order, without content-length', async () => {
+    const upper = (): Transform => new Transform({ transform: (chunk: Buffer, _e, cb) => cb(null, Buffer.from(chunk.toString().toUpperCase())) });
+    const tag = (label: string): Transform =>
+      new Transform({
+        transform: (chunk: Buffer, _e, cb) => cb(null, chunk),
+        flush: (cb) => cb(null, Buffer.from(label)),
+      });
+    const f = filter('transforms', (chain) => {
+      chain.addReceiver({
+        onReceive(h) {
+          h.transformRequestBody(upper());
+          h.transformRequestBody(tag('|req-tail'));
+          return 'Continue';
+        },
+      });
+      chain.addSender({
+        onSend(h) {
+          h.transformResponseBody(tag('|resp-tail'));
+          return 'Continue';
+        },
+      });
+    });
+    const r = await start([f], ['transforms'], { clusters: { backend: [up.port] } });
+    const viaH1 = await h1(r.port, '/t', { method: 'POST', body: 'hello', headers: { 'content-length': '5' } });
+    const viaH2 = await h2(r.port, '/t', { method: 'POST', body: 'hello' });
+    for (const res of [viaH1, viaH2]) {
+      assert.equal(res.status, 200);
+      const text = res.body.toString();
+      assert.ok(text.endsWith('|resp-tail'), text);
+      const seen = seenOf(Buffer.from(text.slice(0, -'|resp-tail'.length)));
+      assert.equal(seen.body, 'HELLO|req-tail');
+      // The original length (5) never goes out; the pool may send chunked, or the true
+      // length when the transformed body has fully ended before it starts sending.
+      assert.ok([undefined, '14'].includes(seen.headers['content-length'] as string | undefined), String(seen.headers['content-length']));
+      assert.equal(res.headers['content-length'], undefined);
+    }
+    // A bodiless request ignores the request transform; its response is still transformed.
+    const get = await h1(r.port, '/t');
+    assert.equal(get.status, 200);
+    assert.ok(get.body.toString().endsWith('|resp-tail'));
+    assert.equal(seenOf(Buffer.from(get.body.toString().slice(0, -10))).body, '');
   });
 
   test('a needsBody send filter replaces the response body; the client gets a correct content-length, for HTTP/1.1 and HTTP/2', async () => {
