@@ -10,6 +10,7 @@
         "native/addon.c",
         "native/napi_util.c",
         "native/shm_map.c",
+        "native/socket_options.c",
         "native/unix_socket.c"
       ],
       "defines": ["NAPI_VERSION=8"],

@@ -22,7 +22,7 @@ static const struct errno_entry errno_table[] = {
     E(EOPNOTSUPP),   E(EPERM),       E(EPIPE),         E(EPROTO),       E(EPROTONOSUPPORT),
     E(EPROTOTYPE),   E(EROFS),       E(ETIMEDOUT),     E(ETOOMANYREFS), E(EINPROGRESS),
     E(EALREADY),     E(ENOSYS),      E(ESOCKTNOSUPPORT), E(EFBIG),        E(ENODEV),
-    E(EOVERFLOW),    E(ETXTBSY),     E(EDQUOT),
+    E(EOVERFLOW),    E(ETXTBSY),     E(EDQUOT),      E(ENOPROTOOPT),
 };
 #undef E
 

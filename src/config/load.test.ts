@@ -674,6 +674,18 @@ test('TLS: {} and status false are off; status true keeps the context', () => {
   }
 });
 
+test('use_original_dst: MOSN 1.x booleans and MOSN 1.6 strings normalize to false, "redirect" or "tproxy"', () => {
+  const modes = [true, false, 'redirect', 'TPROXY', ''].map((value) => {
+    const doc = minimal();
+    doc['servers'][0].listeners[0].use_original_dst = value;
+    return parse(doc).config.servers[0].listeners[0]?.use_original_dst;
+  });
+  assert.deepEqual(modes, ['redirect', false, 'redirect', 'tproxy', false]);
+  const doc = minimal();
+  doc['servers'][0].listeners[0].use_original_dst = 'dnat';
+  assert.throws(() => parse(doc), (err: unknown) => err instanceof ConfigError && /use_original_dst: expected true, false, "redirect" or "tproxy", got "dnat"/.test(err.message));
+});
+
 test('listener defaults: name from the address, unix network from the path, virtual when bind_port is absent', () => {
   const doc = minimal();
   const [listener] = doc['servers'][0].listeners;

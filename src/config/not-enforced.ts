@@ -61,9 +61,8 @@ export const NOT_ENFORCED_YET: readonly NotEnforced[] = [
   { scope: 'circuit_breaker', key: 'max_retries', isSet: notEmpty },
   // servers[]
   { scope: 'server', key: 'processor', isSet: differsFrom(1, '1') },
-  // servers[].listeners[] (reuseport is implemented)
+  // servers[].listeners[] (reuseport and use_original_dst are implemented)
   { scope: 'listener', key: 'inspector', isSet: notEmpty },
-  { scope: 'listener', key: 'use_original_dst', isSet: notEmpty },
   // routers[].virtual_hosts[].routers[] (router/ implements the rest of MOSN's route keys)
   { scope: 'route_match', key: 'variables', isSet: notEmpty },
   { scope: 'route_match', key: 'dsl_expressions', isSet: notEmpty },

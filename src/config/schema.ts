@@ -44,6 +44,7 @@ import type {
   MetricsSinkConfig,
   MirrorPolicyConfig,
   MosnConfig,
+  OriginalDstMode,
   RedirectConfig,
   RegexRewriteConfig,
   RetryPolicyConfig,
@@ -326,10 +327,17 @@ const accessLogSchema = z
   )
   .transform((log): AccessLogConfig => ({ log_path: log.log_path, log_format: log.log_format }));
 
-/** MOSN 1.x wrote `use_original_dst` as a boolean; MOSN 1.6 as "tproxy" / "redirect". */
-const originalDst = parsed('true, false, "redirect" or "tproxy"', (value) => {
-  if (typeof value === 'boolean') return value;
-  if (typeof value === 'string' && ['', 'redirect', 'tproxy'].includes(value.toLowerCase())) return value !== '';
+/**
+ * MOSN 1.x wrote `use_original_dst` as a boolean (true read SO_ORIGINAL_DST, which 1.6
+ * calls "redirect"); MOSN 1.6 as "redirect" / "tproxy" ("" = off).
+ */
+const originalDst = parsed('true, false, "redirect" or "tproxy"', (value): OriginalDstMode => {
+  if (typeof value === 'boolean') return value ? 'redirect' : false;
+  if (typeof value === 'string') {
+    const mode = value.toLowerCase();
+    if (mode === '') return false;
+    if (mode === 'redirect' || mode === 'tproxy') return mode;
+  }
   throw new Error('');
 });
 

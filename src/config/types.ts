@@ -55,6 +55,9 @@ export interface AccessLogConfig {
   log_format: string | undefined;
 }
 
+/** `use_original_dst` normalized: off, or MOSN 1.6's two ways of finding the destination. */
+export type OriginalDstMode = false | 'redirect' | 'tproxy';
+
 export interface ListenerConfig {
   /** Defaults to the address when absent. */
   name: string;
@@ -65,7 +68,13 @@ export interface ListenerConfig {
   /** MOSN's default is false: such a listener does not listen (a virtual listener for original_dst). */
   bind_port: boolean;
   reuseport: boolean;
-  use_original_dst: boolean;
+  /**
+   * false, or how the original destination of a connection is found: "redirect"
+   * (SO_ORIGINAL_DST, after an iptables/nftables REDIRECT or DNAT; MOSN 1.x's `true`) or
+   * "tproxy" (the local address; the listening socket gets IP_TRANSPARENT). The connection
+   * is then handed to the listener of that address (see network/listener-directory.ts).
+   */
+  use_original_dst: OriginalDstMode;
   inspector: boolean;
   access_logs: AccessLogConfig[];
   listener_filters: FilterConfig[];

@@ -2,9 +2,11 @@
  * @module core/native
  * The native addon (native/*.c, built by node-gyp into build/Release/mosnode_native.node)
  * and a small API over it: unix stream sockets that carry file descriptors (SCM_RIGHTS),
- * for hot upgrade, and shared file mappings (`mmapFile`), for the shared-memory metrics
- * zone (shm/). The C side never blocks; this module polls the sockets with short timers
- * (1 ms, doubling up to 20 ms) until a deadline, so the event loop never stalls.
+ * for hot upgrade, shared file mappings (`mmapFile`), for the shared-memory metrics
+ * zone (shm/), and the TCP socket options of the original_dst listener filter
+ * (`getOriginalDst`, `setIpTransparent`). The C side never blocks; this module polls
+ * the sockets with short timers (1 ms, doubling up to 20 ms) until a deadline, so the
+ * event loop never stalls.
  *
  * When the addon cannot load, `native` is undefined and `nativeLoadError` says why;
  * mosnode still proxies, and callers log "hot upgrade is off: <nativeLoadError>" (or
@@ -76,10 +78,22 @@ export interface NativeAddon {
   mmapFile(path: string, sizeBytes: number): ArrayBuffer;
   /** See the exported releaseMapping. */
   releaseMapping(buffer: ArrayBuffer): void;
+  /** See the exported getOriginalDst. */
+  getOriginalDst(fd: number): OriginalDestination;
+  /** See the exported setIpTransparent. */
+  setIpTransparent(fd: number): void;
+}
+
+/** A connection's destination before NAT, as SO_ORIGINAL_DST reports it. */
+export interface OriginalDestination {
+  /** "10.0.0.1" or "2001:db8::1" (an IPv4 client of a dual-stack socket gives IPv4). */
+  address: string;
+  port: number;
+  family: 4 | 6;
 }
 
 /** The addon version this module was written for; another version is refused. */
-export const EXPECTED_ADDON_VERSION = 2;
+export const EXPECTED_ADDON_VERSION = 3;
 
 /** Largest `sizeBytes` of one mapping (1 TiB): a guard against typos, far above any zone. */
 export const MAX_MAPPING_BYTES = 2 ** 40;
@@ -527,4 +541,29 @@ export function mmapFile(path: string, sizeBytes: number): ArrayBuffer {
 export function releaseMapping(buffer: ArrayBuffer): void {
   if (buffer.detached) return;
   addon().releaseMapping(buffer);
+}
+
+/**
+ * The destination a TCP connection had before an iptables/nftables REDIRECT or DNAT rule
+ * rewrote it, read from conntrack (SO_ORIGINAL_DST for IPv4, IP6T_SO_ORIGINAL_DST for
+ * IPv6) on the connected socket `fd`. Throws Node-style system errors: ENOENT when
+ * conntrack has no entry for the connection (it was not NATed, or nothing tracks
+ * connections in this network namespace), ENOPROTOOPT when the kernel has no conntrack,
+ * EAFNOSUPPORT for a socket that is not IPv4/IPv6, EBADF/ENOTSOCK for a bad fd, ENOSYS
+ * without the addon.
+ */
+export function getOriginalDst(fd: number): OriginalDestination {
+  checkInteger('fd', fd, 0, 2 ** 31 - 1);
+  return addon().getOriginalDst(fd);
+}
+
+/**
+ * Sets IP_TRANSPARENT (IPv6 sockets: IPV6_TRANSPARENT) on the listening socket `fd`, so
+ * connections a TPROXY rule steers to it are accepted with their original destination as
+ * their local address. Throws EPERM without CAP_NET_ADMIN, EAFNOSUPPORT for a socket that
+ * is not IPv4/IPv6, ENOSYS without the addon.
+ */
+export function setIpTransparent(fd: number): void {
+  checkInteger('fd', fd, 0, 2 ** 31 - 1);
+  addon().setIpTransparent(fd);
 }

@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import type {
   Connection,
+  ConnectionAddresses,
   ConnectionCloseType,
   ConnectionEvent,
   ReadFilter,
@@ -34,6 +35,18 @@ export interface ConnectionMigration {
 }
 
 let nextConnectionId = 1;
+
+/** The connection of each detached socket: its addresses are the ones listener filters set. */
+const DETACHED_FROM = new WeakMap<Socket, ConnectionAddresses>();
+
+/**
+ * The addresses of the connection `socket` was detached from (PROXY protocol and
+ * original_dst overrides included), for codecs that own a detached socket; undefined for
+ * any other socket (then its own addresses are the truth).
+ */
+export function connectionAddressesOf(socket: Socket): ConnectionAddresses | undefined {
+  return DETACHED_FROM.get(socket);
+}
 
 export interface DownstreamConnectionOptions {
   listenerName: string;
@@ -262,6 +275,7 @@ export class DownstreamConnection implements Connection {
     s.off('end', this.#onEnd);
     s.off('drain', this.#onDrain);
     s.setTimeout(0);
+    DETACHED_FROM.set(s, this);
     return s;
   }
 

@@ -4,18 +4,24 @@
  * handle, and for each accepted socket runs the listener filters, creates the
  * DownstreamConnection and lets the network filter chain install itself. It keeps the
  * set of live connections so the server can drain them.
+ *
+ * A virtual listener (`bind_port: false`) binds nothing: it only takes connections handed
+ * over by a `use_original_dst` listener whose original destination it stands for (see
+ * network/listener-directory.ts). The accepting listener runs its own listener filters,
+ * then the taking one runs its filters and owns (and counts) the connection.
  * Depends on api/ types, config/types, core/, network/.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { unlinkSync, existsSync, statSync } from 'node:fs';
-import { native } from '../core/native.ts';
+import { native, nativeLoadError, setIpTransparent } from '../core/native.ts';
 import { MIGRATED_SOCKETS } from './migration.ts';
 import type { ListenerConfig } from '../config/types.ts';
 import type { ListenerFilter } from '../api/listener-filter.ts';
 import type { Logger } from '../core/logger.ts';
 import { MosnError, describeError } from '../core/errors.ts';
 import { DownstreamConnection } from './connection.ts';
-import { runListenerFilters } from './listener-filter-runner.ts';
+import { runListenerFilters, type ListenerFilterResult } from './listener-filter-runner.ts';
+import { ORIGINAL_DST_STATE_KEY, type ListenerDirectory, type OriginalDstRecord } from './listener-directory.ts';
 import { parseAddress, formatAddress, type ParsedAddress } from './address.ts';
 
 /** Pending connections the kernel queues per listener (net.core.somaxconn caps it). */
@@ -55,8 +61,11 @@ export class Listener {
   #accepting = false;
   /** The inode of the unix socket file we bound, to remove only our own file later. */
   #boundInode: number | undefined;
+  /** The server's listeners, for handing a use_original_dst connection to another one. */
+  readonly #directory: ListenerDirectory<Listener> | undefined;
 
-  constructor(config: ListenerConfig, handlers: ListenerHandlers, logger: Logger, stats?: ListenerStats) {
+  /** `directory`: joined at once; where use_original_dst connections are looked up. */
+  constructor(config: ListenerConfig, handlers: ListenerHandlers, logger: Logger, stats?: ListenerStats, directory?: ListenerDirectory<Listener>) {
     const address = parseAddress(config.address, config.network);
     if (address === undefined) {
       throw new MosnError('MOSN_ERR_CONFIG_INVALID', `listener "${config.name}": address "${config.address}" is not "ip:port" or a unix path`);
@@ -67,6 +76,8 @@ export class Listener {
     this.#handlers = handlers;
     this.#logger = logger.child({ listener: config.name });
     this.#stats = stats;
+    this.#directory = directory;
+    directory?.add(this);
     // pauseOnConnect: no byte is read before the filters are in place.
     this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
       this.#onSocket(socket);
@@ -81,6 +92,11 @@ export class Listener {
 
   get accepting(): boolean {
     return this.#accepting;
+  }
+
+  /** True for `bind_port: false`: binds nothing, takes connections handed over by original destination. */
+  get virtual(): boolean {
+    return !this.config.bind_port;
   }
 
   /** The bound address: "ip:port" (the real port when configured with 0) or the unix path. */
@@ -100,6 +116,11 @@ export class Listener {
   /** Binds the configured address, or adopts `inherited` (a listening fd or handle). */
   async listen(inherited?: InheritedHandle): Promise<void> {
     const a = this.#address;
+    if (this.virtual) {
+      this.#accepting = true;
+      this.#logger.info({ address: this.config.address }, 'virtual listener ready (bind_port is false: reached through use_original_dst listeners)');
+      return;
+    }
     try {
       if (inherited !== undefined) {
         // listen() again on an inherited socket would reset its backlog to Node's 511.
@@ -109,6 +130,7 @@ export class Listener {
       } else {
         await this.#listenOnce({ host: a.host, port: a.port, reusePort: this.config.reuseport, backlog: LISTEN_BACKLOG });
       }
+      if (this.config.use_original_dst === 'tproxy' && a.kind === 'tcp') this.#makeTransparent();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       throw new MosnError(
@@ -121,10 +143,28 @@ export class Listener {
     this.#logger.info({ address: this.boundAddress }, 'listener started');
   }
 
+  /**
+   * TPROXY delivers connections for foreign addresses only to a transparent socket (MOSN
+   * sets IP_TRANSPARENT on such listeners too); without it they would never arrive, so a
+   * failure is a failure to listen.
+   */
+  #makeTransparent(): void {
+    const fd = this.fd;
+    try {
+      if (native === undefined) throw new Error(`the native addon is unavailable: ${nativeLoadError ?? 'unknown reason'}`);
+      if (fd === undefined) throw new Error('the listening socket has no fd');
+      setIpTransparent(fd);
+    } catch (err) {
+      this.#server.close();
+      throw new Error(`use_original_dst "tproxy" needs IP_TRANSPARENT on the listening socket (root or CAP_NET_ADMIN): ${describeError(err)}`, { cause: err });
+    }
+  }
+
   /** Stops accepting; live connections go on. Resolves once the listening socket is closed. */
   stopAccepting(): Promise<void> {
     if (!this.#accepting) return Promise.resolve();
     this.#accepting = false;
+    if (this.virtual) return Promise.resolve();
     // close() shuts the listening socket at once, but its callback waits for every socket the
     // server accepted (connections, sockets still in listener filters): we only want the
     // listening socket gone.
@@ -209,19 +249,33 @@ export class Listener {
   }
 
   #onSocket(socket: Socket): void {
+    this.#runFilters(socket, undefined);
+  }
+
+  /**
+   * Runs this listener's filters on `socket`, then creates the connection here or hands it
+   * to the listener of its original destination. `handedOver`: what the filters of the
+   * listener that accepted it found (addresses, state, bytes); such a socket is never
+   * handed on again.
+   */
+  #runFilters(socket: Socket, handedOver: ListenerFilterResult | undefined): void {
     const filters = this.#handlers.createListenerFilters();
     if (filters.length === 0) {
-      this.#createConnection(socket, undefined);
+      this.#createConnection(socket, handedOver);
       return;
     }
     socket.on('error', () => { /* reported by the connection or the filter runner */ });
     this.#filtering.add(socket);
     runListenerFilters(socket, filters, (err) => {
       this.#logger.warn({ err: describeError(err) }, 'listener filter failed; socket closed');
-    }).then(
+    }, handedOver).then(
       (result) => {
         this.#filtering.delete(socket);
-        if (result.proceed && !socket.destroyed) this.#createConnection(socket, result);
+        if (result.proceed && !socket.destroyed) {
+          const target = handedOver === undefined ? this.#originalDstListener(result) : undefined;
+          if (target !== undefined) target.#runFilters(socket, result);
+          else this.#createConnection(socket, result);
+        }
         // 'Stop' without close(): no filter can take the socket, so nobody else would close it.
         else socket.destroy();
       },
@@ -233,7 +287,24 @@ export class Listener {
     );
   }
 
-  #createConnection(socket: Socket, filtered: Awaited<ReturnType<typeof runListenerFilters>> | undefined, adopted = false): void {
+  /**
+   * The other listener that should own a connection whose original destination the
+   * original_dst filter found, on a `use_original_dst` listener; undefined = keep it here.
+   */
+  #originalDstListener(result: ListenerFilterResult): Listener | undefined {
+    if (this.config.use_original_dst === false || this.#directory === undefined) return undefined;
+    const record = result.state.get(ORIGINAL_DST_STATE_KEY) as OriginalDstRecord | undefined;
+    if (record === undefined) return undefined;
+    const target = this.#directory.find(record.ip, record.port, record.fallbackIp);
+    if (target === undefined || target === this) {
+      this.#logger.debug({ destination: formatAddress(record.ip, record.port) }, 'use_original_dst: no other listener for the original destination; kept here');
+      return undefined;
+    }
+    this.#logger.debug({ destination: formatAddress(record.ip, record.port), to: target.name }, 'use_original_dst: connection handed over');
+    return target;
+  }
+
+  #createConnection(socket: Socket, filtered: ListenerFilterResult | undefined, adopted = false): void {
     const connection = new DownstreamConnection(socket, {
       listenerName: this.name,
       idleTimeoutMs: this.config.connection_idle_timeout,

@@ -4,7 +4,8 @@
  * type in the registry and lets each factory validate its config ONCE, before anything
  * binds, so a bad filter config stops the process with the JSON path. Stream filters are
  * parsed here too and handed to the listener's `proxy` filter (service "streamFilters");
- * unknown ones are skipped with a warning, as MOSN does.
+ * unknown ones are skipped with a warning, as MOSN does. A `use_original_dst` listener gets
+ * an `original_dst` listener filter after its own ones unless it names one, as MOSN adds it.
  */
 import type { ListenerConfig } from '../config/types.ts';
 import type { FilterRegistry } from '../api/registry.ts';
@@ -32,6 +33,9 @@ export interface BuildContext {
   services: ReadonlyMap<string, unknown>;
   warn(message: string): void;
 }
+
+/** The listener filter a `use_original_dst` listener runs (MOSN's v2.ORIGINALDST_LISTENER_FILTER). */
+const ORIGINAL_DST_FILTER = 'original_dst';
 
 /** JSON path of listener `index`. */
 export function listenerPath(index: number): string {
@@ -118,6 +122,14 @@ export function buildListenerHandlers(listener: ListenerConfig, index: number, c
     const context = contextFor(`${path}.config`, entry.type);
     return { factory, config: parseWith(factory, entry.config, context), context };
   });
+  if (listener.use_original_dst !== false && !listener.listener_filters.some((f) => f.type === ORIGINAL_DST_FILTER)) {
+    const factory = ctx.registry.getListenerFilter(ORIGINAL_DST_FILTER);
+    if (factory === undefined) {
+      throw new MosnError('MOSN_ERR_FILTER_UNKNOWN', `${base}.use_original_dst: needs the "${ORIGINAL_DST_FILTER}" listener filter, which is not registered`);
+    }
+    const context = contextFor(`${base}.use_original_dst`, ORIGINAL_DST_FILTER);
+    listenerFilters.push({ factory, config: parseWith(factory, { type: listener.use_original_dst }, context), context });
+  }
 
   const chain = listener.filter_chains[0];
   const networkFilters: Prepared<NetworkFilterFactory>[] = (chain?.filters ?? []).map((entry, i) => {

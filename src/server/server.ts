@@ -14,6 +14,7 @@ import { FilterRegistry } from '../api/registry.ts';
 import { registerBuiltinFilters } from '../filters/index.ts';
 import { ClusterManager } from '../upstream/cluster-manager.ts';
 import { Listener } from '../network/listener.ts';
+import { ListenerDirectory } from '../network/listener-directory.ts';
 import { MetricsRegistry, type MetricStorage } from '../metrics/metrics-registry.ts';
 import { downstreamListenerMetrics } from '../metrics/metric-bundles.ts';
 import { AdminServer } from '../admin/admin-server.ts';
@@ -69,6 +70,8 @@ export class MosnServer {
   readonly #logging: LoggerHandle;
   readonly #drainTimeMs: number;
   readonly #listeners: Listener[] = [];
+  /** Every listener, virtual ones too, for use_original_dst hand-overs (original_dst). */
+  readonly #listenerDirectory = new ListenerDirectory<Listener>();
   #clusters: ClusterManager | undefined;
   #admin: AdminServer | undefined;
   #sinks: PrometheusSink[] = [];
@@ -163,9 +166,10 @@ export class MosnServer {
         services,
         warn,
       });
-      if (!listenerConfig.bind_port) {
-        warn(`${path}: bind_port is false, so "${listenerConfig.name}" does not listen (a virtual listener for original_dst)`);
-        return;
+      // original_dst: a virtual listener (bind_port false) is built like the others; it takes
+      // the connections a use_original_dst listener hands over.
+      if (!listenerConfig.bind_port && !server.listeners.some((l) => l.bind_port && l.use_original_dst !== false)) {
+        warn(`${path}: bind_port is false and no listener has use_original_dst, so "${listenerConfig.name}" receives no connection`);
       }
       const stats = downstreamListenerMetrics(this.metrics, listenerConfig.name);
       this.#listeners.push(
@@ -182,7 +186,7 @@ export class MosnServer {
             if (!migrated) stats.connectionDestroy.inc();
             stats.connectionActive.dec();
           },
-        }),
+        }, this.#listenerDirectory),
       );
     });
     this.#sinks = parsePrometheusSinks(this.config.metrics.sinks, warn).map((c) => new PrometheusSink(this.metrics, c, this.logger));
@@ -201,7 +205,7 @@ export class MosnServer {
       await this.loadPlugins();
       this.prepare();
       for (const listener of this.#listeners) {
-        const fd = inherited?.take({ kind: 'listener', name: listener.name, address: listener.config.address });
+        const fd = listener.virtual ? undefined : inherited?.take({ kind: 'listener', name: listener.name, address: listener.config.address });
         await listener.listen(fd === undefined ? undefined : { fd });
         if (fd !== undefined) this.logger.info({ listener: listener.name, fd }, 'listener inherited from the previous process');
       }

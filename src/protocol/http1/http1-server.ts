@@ -15,6 +15,7 @@ import type { Logger } from '../../core/logger.ts';
 import { describeError } from '../../core/errors.ts';
 import type { ServerStream } from '../server-stream.ts';
 import { formatAddress } from '../../network/address.ts';
+import { connectionAddressesOf } from '../../network/connection.ts';
 
 /** Idle keep-alive connections are closed at random moments within this window of a drain. */
 const IDLE_CLOSE_SPREAD_MS = 2_000;
@@ -228,12 +229,13 @@ class Http1ServerStream implements ServerStream {
     this.head.headers.delete('expect');
   }
 
+  // The connection's addresses, so a PROXY protocol header or original_dst is honoured.
   get remoteAddress(): string {
-    return (this.#remote ??= formatAddress(this.#socket.remoteAddress, this.#socket.remotePort));
+    return (this.#remote ??= connectionAddressesOf(this.#socket)?.remoteAddress ?? formatAddress(this.#socket.remoteAddress, this.#socket.remotePort));
   }
 
   get localAddress(): string {
-    return (this.#local ??= formatAddress(this.#socket.localAddress, this.#socket.localPort));
+    return (this.#local ??= connectionAddressesOf(this.#socket)?.localAddress ?? formatAddress(this.#socket.localAddress, this.#socket.localPort));
   }
 
   get headersSent(): boolean {

@@ -15,6 +15,8 @@ import { describeError } from '../../core/errors.ts';
 import { HOP_BY_HOP_HEADERS } from '../http-semantics.ts';
 import type { ServerStream } from '../server-stream.ts';
 import { formatAddress } from '../../network/address.ts';
+import type { ConnectionAddresses } from '../../api/network-filter.ts';
+import { connectionAddressesOf } from '../../network/connection.ts';
 
 export interface Http2ServerLimits {
   /** SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients. */
@@ -33,6 +35,10 @@ export class Http2Server {
   readonly #server: http2.Http2Server;
   readonly #sessions = new WeakMap<Socket, Http2Session>();
   readonly #logger: Logger;
+  /** The connection addresses (PROXY protocol, original_dst) of each session's socket. */
+  readonly #sessionAddresses = new WeakMap<Http2Session, ConnectionAddresses>();
+  /** Set while accept() feeds a socket to node:http2, which creates its session synchronously. */
+  #accepting: ConnectionAddresses | undefined;
 
   constructor(onRequest: (stream: ServerStream) => void, logger: Logger, limits: Http2ServerLimits = DEFAULT_HTTP2_LIMITS) {
     this.#logger = logger;
@@ -50,6 +56,7 @@ export class Http2Server {
       });
       const socket = session.socket as Socket | undefined;
       if (socket !== undefined) this.#sessions.set(socket, session);
+      if (this.#accepting !== undefined) this.#sessionAddresses.set(session, this.#accepting);
     });
     this.#server.on('sessionError', (err) => logger.debug({ err: describeError(err) }, 'http2: session error'));
     this.#server.on('stream', (stream: ServerHttp2Stream, _headers: unknown, _flags: number, rawHeaders: string[]) => {
@@ -61,13 +68,18 @@ export class Http2Server {
         stream.close(http2.constants.NGHTTP2_PROTOCOL_ERROR);
         return;
       }
-      onRequest(new Http2ServerStream(stream, head));
+      onRequest(new Http2ServerStream(stream, head, stream.session && this.#sessionAddresses.get(stream.session)));
     });
   }
 
   /** Takes over a downstream socket (already positioned at the client preface). */
   accept(socket: Socket): void {
-    this.#server.emit('connection', socket);
+    this.#accepting = connectionAddressesOf(socket);
+    try {
+      this.#server.emit('connection', socket);
+    } finally {
+      this.#accepting = undefined;
+    }
     // After node:http2 fed itself the bytes already buffered (a sniffed preface), which it
     // does on the next tick: resuming sooner would emit them to nobody.
     process.nextTick(() => socket.resume());
@@ -160,8 +172,11 @@ class Http2ServerStream implements ServerStream {
   #remote: string | undefined;
   #local: string | undefined;
 
-  constructor(stream: ServerHttp2Stream, head: RequestHead) {
+  /** `addresses`: the connection's, when listener filters may have overridden the socket's. */
+  constructor(stream: ServerHttp2Stream, head: RequestHead, addresses?: ConnectionAddresses) {
     this.#stream = stream;
+    this.#remote = addresses?.remoteAddress;
+    this.#local = addresses?.localAddress;
     this.head = head;
     const cl = head.headers.get('content-length');
     this.contentLength = cl === undefined ? -1 : Number(cl);
