@@ -85,6 +85,13 @@ export interface ReadFilterCallbacks {
   readonly connection: Connection;
   /** Resumes the chain after this filter returned `Stop`, from the next filter on. */
   continueReading(): void;
+  /**
+   * Passes `data` (and the peer's half-close when `endStream`) to the read filters after
+   * this one, as if it had just arrived and this filter had returned `Continue`: how a
+   * filter that held bytes back (returned `Stop` from `onData`) releases them, in order,
+   * possibly changed. Does nothing once the connection is closed.
+   */
+  injectReadData(data: Buffer, endStream: boolean): void;
 }
 
 /** A read filter sees every byte the peer sends, in order. One instance per connection. */

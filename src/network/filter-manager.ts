@@ -7,22 +7,6 @@
  */
 import type { Connection, FilterStatus, ReadFilter, ReadFilterCallbacks, WriteFilter } from '../api/network-filter.ts';
 
-/** Per read filter's callbacks: passes bytes on to the filters after it. */
-const INJECTORS = new WeakMap<ReadFilterCallbacks, (data: Buffer, endStream: boolean) => void>();
-
-/**
- * Passes `data` (and the peer's half-close when `endStream`) to the read filters after the
- * one these callbacks belong to, as if they had just arrived and that filter had returned
- * Continue: Envoy's `injectReadDataToFilterChain`. A filter that returned Stop to hold
- * bytes back (fault_inject delays them) releases them this way, in order. Not in api/ yet
- * (ReadFilterCallbacks has no such call); returns false for callbacks not made here.
- */
-export function injectReadData(callbacks: ReadFilterCallbacks, data: Buffer, endStream: boolean): boolean {
-  const inject = INJECTORS.get(callbacks);
-  if (inject === undefined) return false;
-  inject(data, endStream);
-  return true;
-}
 
 export class NetworkFilterManager {
   readonly #connection: Connection;
@@ -59,10 +43,11 @@ export class NetworkFilterManager {
     const callbacks: ReadFilterCallbacks = {
       connection: this.#connection,
       continueReading: () => this.#continueFrom(index + 1),
+      // Envoy's injectReadDataToFilterChain: held bytes released past the filter that held them.
+      injectReadData: (data, endStream) => {
+        if (!this.#connection.closed) this.#runRead(index + 1, data, endStream);
+      },
     };
-    INJECTORS.set(callbacks, (data, endStream) => {
-      if (!this.#connection.closed) this.#runRead(index + 1, data, endStream);
-    });
     filter.initializeReadFilterCallbacks?.(callbacks);
   }
 

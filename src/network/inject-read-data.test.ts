@@ -1,14 +1,12 @@
 /**
- * injectReadData (the filter manager's "pass these bytes on from here", which
+ * ReadFilterCallbacks.injectReadData (the public "pass these bytes on from here", which
  * fault_inject uses to release held bytes) over a real connection on 127.0.0.1: bytes go
  * to the filters after the injecting one only, in order, with the half-close; events for a
- * filter not yet set up are held for it; nothing happens after close; callbacks the
- * manager did not make are refused.
+ * filter not yet set up are held for it; nothing happens after close.
  */
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FilterStatus, ReadFilter, ReadFilterCallbacks } from '../api/network-filter.ts';
-import { injectReadData } from './filter-manager.ts';
 import { ListenerHarness } from '../../test/helpers/listener-harness.ts';
 import type { DownstreamConnection } from './connection.ts';
 import { until } from '../../test/helpers/sockets.ts';
@@ -46,8 +44,8 @@ test('bytes go to the filters after the injecting one, in order, with the half-c
     c.addReadFilter(recorder('second', seen));
     c.addReadFilter(recorder('third', seen));
   });
-  assert.equal(injectReadData(first.callbacks!, Buffer.from('a'), false), true);
-  injectReadData(first.callbacks!, Buffer.from('b'), true);
+  first.callbacks!.injectReadData(Buffer.from('a'), false);
+  first.callbacks!.injectReadData(Buffer.from('b'), true);
   assert.deepEqual(seen, ['second:a', 'third:a', 'second:b<end>', 'third:b<end>']);
 });
 
@@ -64,14 +62,14 @@ test('a filter after it that has not been set up yet gets the bytes once it is',
     });
     c.addReadFilter(recorder('late', seen));
   });
-  injectReadData(first.callbacks!, Buffer.from('held'), false);
+  first.callbacks!.injectReadData(Buffer.from('held'), false);
   assert.deepEqual(seen, ['gate:held'], 'the gate has been set up; the one after it waits');
   gate.continueReading();
   assert.deepEqual(seen, ['gate:held', 'late:held']);
   assert.equal(connection.closed, false);
 });
 
-test('nothing after close; foreign callbacks are refused', async () => {
+test('nothing after close', async () => {
   const seen: string[] = [];
   const first = recorder('first', seen);
   const connection = await chain((c) => {
@@ -79,7 +77,6 @@ test('nothing after close; foreign callbacks are refused', async () => {
     c.addReadFilter(recorder('second', seen));
   });
   connection.close('NoFlush');
-  injectReadData(first.callbacks!, Buffer.from('late'), false);
+  first.callbacks!.injectReadData(Buffer.from('late'), false);
   assert.deepEqual(seen, []);
-  assert.equal(injectReadData({ connection, continueReading() {} }, Buffer.from('x'), false), false);
 });

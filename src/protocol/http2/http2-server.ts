@@ -39,6 +39,7 @@ export class Http2Server {
   readonly #sessionAddresses = new WeakMap<Http2Session, ConnectionAddresses>();
   /** Set while accept() feeds a socket to node:http2, which creates its session synchronously. */
   #accepting: ConnectionAddresses | undefined;
+  #acceptingSocket: Socket | undefined;
 
   constructor(onRequest: (stream: ServerStream) => void, logger: Logger, limits: Http2ServerLimits = DEFAULT_HTTP2_LIMITS) {
     this.#logger = logger;
@@ -54,8 +55,8 @@ export class Http2Server {
         // Only an idle session times out: node resets the timer on every frame.
         session.close();
       });
-      const socket = session.socket as Socket | undefined;
-      if (socket !== undefined) this.#sessions.set(socket, session);
+      // Keyed by the socket we were given: session.socket is a proxy object, not that socket.
+      if (this.#acceptingSocket !== undefined) this.#sessions.set(this.#acceptingSocket, session);
       if (this.#accepting !== undefined) this.#sessionAddresses.set(session, this.#accepting);
     });
     this.#server.on('sessionError', (err) => logger.debug({ err: describeError(err) }, 'http2: session error'));
@@ -75,10 +76,12 @@ export class Http2Server {
   /** Takes over a downstream socket (already positioned at the client preface). */
   accept(socket: Socket): void {
     this.#accepting = connectionAddressesOf(socket);
+    this.#acceptingSocket = socket;
     try {
       this.#server.emit('connection', socket);
     } finally {
       this.#accepting = undefined;
+      this.#acceptingSocket = undefined;
     }
     // After node:http2 fed itself the bytes already buffered (a sniffed preface), which it
     // does on the next tick: resuming sooner would emit them to nobody.

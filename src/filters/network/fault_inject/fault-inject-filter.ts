@@ -11,11 +11,10 @@
  * at once, and what it sends joins the delayed bytes); unlike MOSN, at most
  * `maxHeldBytes` are held: beyond that, reading stops until the delay ends (backpressure
  * to the peer), so a delayed connection cannot grow without bound.
- * Depends on api/ and the network layer's injectReadData (not in api/ yet).
+ * Depends on api/ only (held bytes go on with ReadFilterCallbacks.injectReadData).
  */
 import type { Connection, FilterStatus, ReadFilter, ReadFilterCallbacks } from '../../../api/network-filter.ts';
 import type { StatsCounter, StatsGauge } from '../../../api/filter-factory.ts';
-import { injectReadData } from '../../../network/filter-manager.ts';
 
 export interface FaultInjectConfig {
   /** 0..100: the share of reads (outside a delay) that start one. */
@@ -94,7 +93,7 @@ export class FaultInjectFilter implements ReadFilter {
     this.#stats.activeFaults.dec();
     for (const { data, endStream } of held) {
       if (this.#connection.closed) return;
-      injectReadData(this.#callbacks, data, endStream);
+      this.#callbacks.injectReadData(data, endStream);
     }
     if (this.#readStopped) {
       this.#readStopped = false;
