@@ -24,25 +24,8 @@ import { Listener, type ListenerHandlers, type ListenerStats } from './listener.
 import type { DownstreamConnection } from './connection.ts';
 import { parseAddress } from './address.ts';
 import { readBytes, endedOrClosed, until, sleep } from '../../test/helpers/sockets.ts';
+import { listenerConfig } from '../../test/helpers/listener-harness.ts';
 
-function listenerConfig(address: string, overrides: Partial<ListenerConfig> = {}): ListenerConfig {
-  return {
-    name: 'test',
-    address,
-    network: 'tcp',
-    bind_port: true,
-    reuseport: false,
-    use_original_dst: false,
-    inspector: false,
-    access_logs: [],
-    listener_filters: [],
-    filter_chains: [],
-    stream_filters: [],
-    connection_idle_timeout: undefined,
-    per_connection_buffer_limit_bytes: 16384,
-    ...overrides,
-  };
-}
 
 const listeners: Listener[] = [];
 const clients: Socket[] = [];

@@ -10,43 +10,32 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
-import pino from 'pino';
-import { parseConfigText } from '../../src/config/load.ts';
-import { MosnServer } from '../../src/server/server.ts';
 import { defineStreamFilter, type StreamFilterFactory } from '../../src/api/stream-filter.ts';
 import { VAR_ROUTER_META, routerMetaOf } from '../../src/filters/stream/header_to_metadata/header-to-metadata-factory.ts';
 import { proxyConfig, h1, h2, h2On, type ProxyConfigOptions } from '../helpers/l7.ts';
 import { until, sleep } from '../helpers/sockets.ts';
 import { startRecordingUpstream, parseSeen, type RecordingUpstream } from '../helpers/recording-upstream.ts';
+import { startInProcess, type InProcessServer } from '../helpers/in-process.ts';
 
 // ---------------------------------------------------------------------------------------
-// In-process server (as in stream-filters.test.ts)
+// In-process server
 
-interface Running {
-  server: MosnServer;
-  port: number;
-  stop(): Promise<void>;
-}
+type Running = InProcessServer;
 
 /**
  * Starts a MosnServer with one `proxy` listener "l7" (downstream Auto: HTTP/1.1 and h2c on
  * one port; upstream Http1), test-only `factories` registered, `streamFilters` as its
  * stream_filters.
  */
-async function startServer(
+function startServer(
   factories: StreamFilterFactory<unknown>[],
   streamFilters: Array<{ type: string; config?: unknown }>,
   options: Partial<ProxyConfigOptions> & { clusters: ProxyConfigOptions['clusters'] },
 ): Promise<Running> {
   const config = proxyConfig({ downstream: 'Auto', upstream: 'Http1', ...options, streamFilters });
-  const logger = pino({ level: 'silent' });
-  const server = new MosnServer(parseConfigText(JSON.stringify(config)), {
-    logging: { logger, flush() {}, flushThen: (done: () => void) => done(), reopen() {} },
+  return startInProcess(config, (registry) => {
+    for (const f of factories) registry.registerStreamFilter(f);
   });
-  for (const f of factories) server.registry.registerStreamFilter(f);
-  await server.start();
-  const address = server.listeners[0]!.boundAddress;
-  return { server, port: Number(address.slice(address.lastIndexOf(':') + 1)), stop: () => server.stop() };
 }
 
 /** A filter's metric on listener l7, as /api/v1/stats shows it ("0" when never touched). */
