@@ -6,7 +6,8 @@
 # its h2c port with UPSTREAM=Http2.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CONFIG=$(mktemp /tmp/mosnode-bench-config.XXXXXX.json)
+# One file per port, rewritten each run: exec keeps no shell around to delete a temp file.
+CONFIG=/tmp/mosnode-bench-config.${PORT:-8030}.json
 UPSTREAM=${UPSTREAM:-Http1}
 UP=$([[ $UPSTREAM == Http2 ]] && echo "${UP_H2_PORT:-8010}" || echo "${UP_PORT:-8000}")
 cat >"$CONFIG" <<JSON
