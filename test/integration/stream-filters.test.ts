@@ -10,24 +10,18 @@ import assert from 'node:assert/strict';
 import { request as httpRequest, Agent, type IncomingHttpHeaders } from 'node:http';
 import http2 from 'node:http2';
 import { Transform } from 'node:stream';
-import pino from 'pino';
-import { parseConfigText } from '../../src/config/load.ts';
-import { MosnServer } from '../../src/server/server.ts';
+import type { MosnServer } from '../../src/server/server.ts';
 import { defineStreamFilter, type StreamFilterChainBuilder, type StreamFilterFactory, type StreamFilterStatus } from '../../src/api/stream-filter.ts';
 import { downstreamListenerMetrics, downstreamProxyMetrics } from '../../src/metrics/metric-bundles.ts';
 import { proxyConfig, h1, h2, h2On, type ProxyConfigOptions } from '../helpers/l7.ts';
 import { until, sleep } from '../helpers/sockets.ts';
+import { startInProcess, type InProcessServer } from '../helpers/in-process.ts';
 import { startRecordingUpstream, parseSeen as seenOf, type RecordingUpstream as Upstream, type SeenRequest as Seen } from '../helpers/recording-upstream.ts';
 
 // ---------------------------------------------------------------------------------------
 // In-process server
 
-interface Running {
-  server: MosnServer;
-  port: number;
-  logs: Array<Record<string, unknown>>;
-  stop(): Promise<void>;
-}
+type Running = InProcessServer;
 
 /** A filter type whose config is passed through and whose filters `add` adds per request. */
 function filter(type: string, add: (chain: StreamFilterChainBuilder, config: unknown) => void, extra: Partial<StreamFilterFactory<unknown>> = {}): StreamFilterFactory<unknown> {
@@ -39,7 +33,7 @@ function filter(type: string, add: (chain: StreamFilterChainBuilder, config: unk
  * on one port; upstream Http1), `factories` registered, `types` (or full entries) as its
  * stream_filters.
  */
-async function startServer(
+function startServer(
   factories: StreamFilterFactory<unknown>[],
   streamFilters: Array<string | { type: string; config?: unknown }>,
   options: Partial<ProxyConfigOptions> & { clusters: ProxyConfigOptions['clusters'] },
@@ -50,15 +44,9 @@ async function startServer(
     ...options,
     streamFilters: streamFilters.map((f) => (typeof f === 'string' ? { type: f, config: {} } : f)),
   });
-  const logs: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const server = new MosnServer(parseConfigText(JSON.stringify(config)), {
-    logging: { logger, flush() {}, flushThen: (done: () => void) => done(), reopen() {} },
+  return startInProcess(config, (registry) => {
+    for (const f of factories) registry.registerStreamFilter(f);
   });
-  for (const f of factories) server.registry.registerStreamFilter(f);
-  await server.start();
-  const address = server.listeners[0]!.boundAddress;
-  return { server, port: Number(address.slice(address.lastIndexOf(':') + 1)), logs, stop: () => server.stop() };
 }
 
 /** HTTP/1.1 request with a given agent (keep-alive tests); resolves status, headers, body, and the socket's local port. */
