@@ -11,6 +11,7 @@
         "native/napi_util.c",
         "native/shm_map.c",
         "native/socket_options.c",
+        "native/tcp_listen.c",
         "native/unix_socket.c"
       ],
       "defines": ["NAPI_VERSION=8"],

@@ -72,4 +72,17 @@ export interface AdminContext {
   features?(): Record<string, boolean>;
   /** Loaded plugins, for /api/v1/plugin. Default: none. */
   plugins?(): readonly PluginStatus[];
+  /** Worker processes (servers[0].processor > 1), for /api/v1/workers. Default: none (one process). */
+  workers?(): readonly WorkerProcessStatus[];
+}
+
+/** One entry of /api/v1/workers (a mosnode addition). */
+export interface WorkerProcessStatus {
+  readonly index: number;
+  /** Undefined while the worker is being replaced. */
+  readonly pid: number | undefined;
+  /** How many times this worker died and was replaced. */
+  readonly restarts: number;
+  /** When the current process started (ms since the epoch). */
+  readonly startedAt: number;
 }

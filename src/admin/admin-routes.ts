@@ -180,7 +180,19 @@ function plugin(request: AdminRequest, context: AdminContext): AdminReply {
   return found === undefined ? textReply(`plugin ${status} no register\n`, 400) : textReply(`${describe(found)}\n`);
 }
 
-/** The admin endpoints, in MOSN's order; `/` lists them. */
+/**
+ * mosnode's addition: the worker processes of `servers[0].processor` > 1 as JSON
+ * (`{"processor": N, "workers": [{index, pid, restarts, started_at}]}`); one process: none.
+ */
+function workers(_request: AdminRequest, context: AdminContext): AdminReply {
+  const list = context.workers?.() ?? [];
+  return jsonReply({
+    processor: Math.max(1, list.length),
+    workers: list.map((w) => ({ index: w.index, pid: w.pid ?? null, restarts: w.restarts, started_at: new Date(w.startedAt).toISOString() })),
+  }, ' ');
+}
+
+/** The admin endpoints, in MOSN's order (mosnode's additions last); `/` lists them. */
 export const ADMIN_ROUTES: readonly AdminRoute[] = [
   { path: '/api/v1/version', methods: ['GET'], handle: version },
   { path: '/api/v1/config_dump', methods: ['GET'], handle: configDump },
@@ -194,6 +206,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   { path: '/api/v1/plugin', methods: ['GET', 'POST'], handle: plugin },
   { path: '/api/v1/features', methods: ['GET'], handle: features },
   { path: '/api/v1/env', methods: ['GET'], handle: env },
+  { path: '/api/v1/workers', methods: ['GET'], handle: workers },
   { path: '/', methods: ['GET'], handle: help },
 ];
 

@@ -441,6 +441,12 @@ describe('AdminServer endpoints', () => {
     });
   });
 
+  it('GET /api/v1/workers: one process has no workers', async () => {
+    const reply = await get('/api/v1/workers');
+    assert.equal(reply.status, 200);
+    assert.deepEqual(JSON.parse(reply.body), { processor: 1, workers: [] });
+  });
+
   it('GET / lists every admin path', async () => {
     const reply = await get('/');
     assert.equal(reply.status, 200);
@@ -450,7 +456,7 @@ describe('AdminServer endpoints', () => {
     const expected = [
       '/api/v1/version', '/api/v1/config_dump', '/api/v1/stats', '/api/v1/stats_glob', '/api/v1/update_loglevel',
       '/api/v1/get_loglevel', '/api/v1/enable_log', '/api/v1/disable_log', '/api/v1/states', '/api/v1/plugin',
-      '/api/v1/features', '/api/v1/env',
+      '/api/v1/features', '/api/v1/env', '/api/v1/workers',
     ];
     assert.deepEqual(lines.slice(1, -1), expected);
     assert.deepEqual(ADMIN_ROUTES.map((route) => route.path), [...expected, '/']);

@@ -10,11 +10,12 @@ import { describeError, isMosnError } from '../core/errors.ts';
 import { createLogger, silentLogger } from '../core/logger.ts';
 import { loadConfigFile, defaultConfig, parseConfigText } from '../config/load.ts';
 import { fetchRunningConfig } from '../server/upgrade/inherit-config.ts';
-import { ShmZone } from '../shm/shm-zone.ts';
+import type { ShmZone } from '../shm/shm-zone.ts';
+import { openMetricsZone } from '../server/metrics-zone.ts';
 import { shmStorage } from '../metrics/shm-storage.ts';
-import { join } from 'node:path';
 import type { LoadedConfig } from '../config/types.ts';
 import { MosnServer } from '../server/server.ts';
+import { workerCount } from '../server/workers/worker-supervisor.ts';
 import { VERSION } from '../server/version.ts';
 import { pidFilePath, writePidFile, readPidFile, removePidFileIfOurs, isProcessAlive } from '../server/pid-file.ts';
 import { native, nativeLoadError } from '../core/native.ts';
@@ -57,27 +58,6 @@ async function inheritConfigIfAsked(fromFile: LoadedConfig, logger: import('../c
   for (const warning of inherited.warnings) logger.warn(`inherited config: ${warning}`);
   logger.info('inherit_old_mosnconfig: using the running process\'s config');
   return inherited;
-}
-
-/**
- * Opens the metrics zone `mosn_shm_<shm_zone>` in uds_dir (by default the config file's
- * folder). Undefined (metrics stay in this process, with a log line) when there is no
- * config folder or no native addon. Throws when another live instance holds the zone.
- */
-function openMetricsZone(loaded: LoadedConfig, mode: 'fresh' | 'attach', logger: import('../core/logger.ts').Logger): ShmZone | undefined {
-  const dir = loaded.config.uds_dir;
-  if (dir === undefined) {
-    logger.info('shared-memory metrics are off: no config folder (start with -c FILE, or set uds_dir)');
-    return undefined;
-  }
-  if (native === undefined) {
-    logger.warn({ reason: nativeLoadError }, 'shared-memory metrics are off: the native addon did not load');
-    return undefined;
-  }
-  const path = join(dir, `mosn_shm_${loaded.config.metrics.shm_zone}`);
-  const zone = ShmZone.open(path, loaded.config.metrics.shm_size, { mode, logger: { warn: (message: string) => logger.warn(message) } });
-  logger.info({ path, outcome: zone.outcome, reason: zone.recreateReason, slot: zone.slot }, 'shared-memory metrics zone open');
-  return zone;
 }
 
 /** Runs a command. Resolves with an exit code, or undefined while `start` keeps running. */
@@ -191,10 +171,17 @@ async function start(args: CliArgs): Promise<number | undefined> {
     logging.flush();
     return fail(describeError(err));
   }
+  // processor > 1: this process becomes the primary of that many worker processes.
+  const runningConfig = loaded.config.servers[0];
+  const workers = workerCount(runningConfig.processor);
   const server = new MosnServer(loaded, {
     logging,
     drainTimeMs: args.drainTimeS === undefined ? undefined : args.drainTimeS * 1000,
     ...(zone !== undefined && { metricsStorage: shmStorage(zone) }),
+    ...(workers > 1 && {
+      role: 'primary' as const,
+      workers: { count: workers, logPath: runningConfig.default_log_path, logLevel: args.logLevel ?? runningConfig.default_log_level },
+    }),
   });
   server.setHotUpgradeAvailable(paths !== undefined);
   try {

@@ -132,7 +132,6 @@ test('mosn_config_dev.json: connection_manager becomes a router; MOSN-ignored ke
     'metrics.flush_interval: unknown key, ignored',
     'servers[0].listeners[0].filter_chains[0].filters[1]: deprecated "connection_manager" filter: its router "grpc_router" moved to servers[0].routers[0]',
     'pprof: not supported by mosnode yet, ignored',
-    'servers[0].processor: accepted but not enforced by mosnode yet',
     'cluster_manager.clusters[0].conn_buffer_limit_bytes: accepted but not enforced by mosnode yet',
   ]);
   // The document shows the conversion too, with canonical keys.
@@ -420,7 +419,6 @@ test('settings accepted but not enforced yet warn once each, naming the path', (
   assert.deepEqual(
     warnings,
     [
-      'servers[0].processor',
       'servers[0].listeners[0].inspector',
       `${ROUTE}.match.variables`,
       `${ROUTE}.route.cluster_variable`,

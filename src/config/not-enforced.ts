@@ -59,8 +59,6 @@ export const NOT_ENFORCED_YET: readonly NotEnforced[] = [
   { scope: 'circuit_breaker', key: 'max_pending_requests', isSet: notEmpty },
   { scope: 'circuit_breaker', key: 'max_requests', isSet: notEmpty },
   { scope: 'circuit_breaker', key: 'max_retries', isSet: notEmpty },
-  // servers[]
-  { scope: 'server', key: 'processor', isSet: differsFrom(1, '1') },
   // servers[].listeners[] (reuseport and use_original_dst are implemented)
   { scope: 'listener', key: 'inspector', isSet: notEmpty },
   // routers[].virtual_hosts[].routers[] (router/ implements the rest of MOSN's route keys)

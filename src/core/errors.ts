@@ -33,6 +33,7 @@ export const ErrorCodes = {
   MOSN_ERR_SHM_SIZE: 'the configured zone size is outside the supported range',
   MOSN_ERR_SHM_UNAVAILABLE: 'the zone file could not be mapped (no native addon, or a system call failed)',
   MOSN_ERR_SHM_REPLACED: 'the zone file kept being replaced by other processes while this one opened it',
+  MOSN_ERR_WORKER_START: 'a worker process (servers[0].processor) could not start',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

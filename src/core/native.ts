@@ -82,6 +82,10 @@ export interface NativeAddon {
   getOriginalDst(fd: number): OriginalDestination;
   /** See the exported setIpTransparent. */
   setIpTransparent(fd: number): void;
+  /** See the exported tcpListen. */
+  tcpListen(ip: string, port: number, backlog: number, reusePort: boolean): number;
+  /** See the exported localPort. */
+  localPort(fd: number): number;
 }
 
 /** A connection's destination before NAT, as SO_ORIGINAL_DST reports it. */
@@ -93,7 +97,7 @@ export interface OriginalDestination {
 }
 
 /** The addon version this module was written for; another version is refused. */
-export const EXPECTED_ADDON_VERSION = 3;
+export const EXPECTED_ADDON_VERSION = 4;
 
 /** Largest `sizeBytes` of one mapping (1 TiB): a guard against typos, far above any zone. */
 export const MAX_MAPPING_BYTES = 2 ** 40;
@@ -566,4 +570,22 @@ export function getOriginalDst(fd: number): OriginalDestination {
 export function setIpTransparent(fd: number): void {
   checkInteger('fd', fd, 0, 2 ** 31 - 1);
   addon().setIpTransparent(fd);
+}
+
+/**
+ * A listening TCP socket this process holds without accepting on it (the primary of
+ * worker processes keeps one per listener for its workers and for a hot upgrade):
+ * SO_REUSEADDR, SO_REUSEPORT when asked, non-blocking, close-on-exec. `ip` must be a
+ * numeric IPv4 or IPv6 address (EINVAL otherwise); EADDRINUSE, EACCES as from bind.
+ */
+export function tcpListen(ip: string, port: number, backlog: number = DEFAULT_BACKLOG, reusePort = false): number {
+  checkInteger('port', port, 0, 65535);
+  checkInteger('backlog', backlog, 1, 2 ** 31 - 1);
+  return addon().tcpListen(ip, port, backlog, reusePort);
+}
+
+/** The local port of the bound socket `fd` (the kernel's choice after binding port 0). */
+export function localPort(fd: number): number {
+  checkInteger('fd', fd, 0, 2 ** 31 - 1);
+  return addon().localPort(fd);
 }

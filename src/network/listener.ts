@@ -13,7 +13,7 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { unlinkSync, existsSync, statSync } from 'node:fs';
-import { native, nativeLoadError, setIpTransparent } from '../core/native.ts';
+import { native, nativeLoadError, setIpTransparent, tcpListen, localPort } from '../core/native.ts';
 import { MIGRATED_SOCKETS } from './migration.ts';
 import type { ListenerConfig } from '../config/types.ts';
 import type { ListenerFilter } from '../api/listener-filter.ts';
@@ -59,6 +59,11 @@ export class Listener {
   readonly #filtering = new Set<Socket>();
   readonly #address: ParsedAddress;
   #accepting = false;
+  /**
+   * Primary of worker processes: the listening socket this process holds without accepting
+   * on it (workers accept on copies); kept for restarted workers and the hot-upgrade hand-over.
+   */
+  #heldFd: number | undefined;
   /** The inode of the unix socket file we bound, to remove only our own file later. */
   #boundInode: number | undefined;
   /** The server's listeners, for handing a use_original_dst connection to another one. */
@@ -101,6 +106,10 @@ export class Listener {
 
   /** The bound address: "ip:port" (the real port when configured with 0) or the unix path. */
   get boundAddress(): string {
+    if (this.#heldFd !== undefined) {
+      const parsed = this.#address;
+      return parsed.kind === 'unix' ? this.config.address : formatAddress(parsed.host, localPort(this.#heldFd));
+    }
     const a = this.#server.address();
     if (a === null) return this.config.address;
     if (typeof a === 'string') return a.startsWith('\0') ? `@${a.slice(1)}` : a;
@@ -109,6 +118,7 @@ export class Listener {
 
   /** The listening socket's fd (for handing it to a successor), or undefined. */
   get fd(): number | undefined {
+    if (this.#heldFd !== undefined) return this.#heldFd;
     const handle = (this.#server as unknown as { _handle?: { fd?: number } })._handle;
     return typeof handle?.fd === 'number' && handle.fd >= 0 ? handle.fd : undefined;
   }
@@ -126,7 +136,7 @@ export class Listener {
         // listen() again on an inherited socket would reset its backlog to Node's 511.
         await this.#listenOnce({ ...inherited, backlog: LISTEN_BACKLOG });
       } else if (a.kind === 'unix') {
-        await this.#listenUnix(a.path);
+        await this.#listenUnix(a.path, true);
       } else {
         await this.#listenOnce({ host: a.host, port: a.port, reusePort: this.config.reuseport, backlog: LISTEN_BACKLOG });
       }
@@ -144,6 +154,36 @@ export class Listener {
   }
 
   /**
+   * The primary of worker processes: creates the listening socket (or keeps `inheritedFd`)
+   * without accepting on it; workers accept on copies of `fd`. Errors as listen().
+   */
+  async hold(inheritedFd?: number): Promise<void> {
+    const a = this.#address;
+    if (this.virtual) {
+      this.#accepting = true;
+      return;
+    }
+    try {
+      if (native === undefined) throw new Error(`worker processes need the native addon: ${nativeLoadError ?? 'unknown reason'}`);
+      if (inheritedFd !== undefined) this.#heldFd = inheritedFd;
+      else if (a.kind === 'unix') this.#heldFd = await this.#listenUnix(a.path, false);
+      else this.#heldFd = tcpListen(a.host, a.port, LISTEN_BACKLOG, this.config.reuseport);
+      if (this.config.use_original_dst === 'tproxy' && a.kind === 'tcp') this.#makeTransparent();
+    } catch (err) {
+      if (this.#heldFd !== undefined && inheritedFd === undefined) native?.closeFd(this.#heldFd);
+      this.#heldFd = undefined;
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new MosnError(
+        'MOSN_ERR_LISTENER_BIND',
+        `listener "${this.name}" could not listen on ${this.config.address}: ${code === 'EADDRINUSE' ? 'address already in use (EADDRINUSE)' : describeError(err)}`,
+        { cause: err },
+      );
+    }
+    this.#accepting = true;
+    this.#logger.info({ address: this.boundAddress, fd: this.#heldFd }, 'listening socket held for the workers');
+  }
+
+  /**
    * TPROXY delivers connections for foreign addresses only to a transparent socket (MOSN
    * sets IP_TRANSPARENT on such listeners too); without it they would never arrive, so a
    * failure is a failure to listen.
@@ -155,7 +195,7 @@ export class Listener {
       if (fd === undefined) throw new Error('the listening socket has no fd');
       setIpTransparent(fd);
     } catch (err) {
-      this.#server.close();
+      if (this.#heldFd === undefined) this.#server.close();
       throw new Error(`use_original_dst "tproxy" needs IP_TRANSPARENT on the listening socket (root or CAP_NET_ADMIN): ${describeError(err)}`, { cause: err });
     }
   }
@@ -165,6 +205,11 @@ export class Listener {
     if (!this.#accepting) return Promise.resolve();
     this.#accepting = false;
     if (this.virtual) return Promise.resolve();
+    if (this.#heldFd !== undefined) {
+      native?.closeFd(this.#heldFd);
+      this.#heldFd = undefined;
+      return Promise.resolve();
+    }
     // close() shuts the listening socket at once, but its callback waits for every socket the
     // server accepted (connections, sockets still in listener filters): we only want the
     // listening socket gone.
@@ -202,16 +247,17 @@ export class Listener {
     });
   }
 
-  async #listenUnix(path: string): Promise<void> {
+  /** Binds `path`; `accept`: Node accepts on it, else the fd is returned unaccepted (hold()). */
+  async #listenUnix(path: string, accept: boolean): Promise<number | undefined> {
     try {
-      await this.#bindUnix(path);
+      return await this.#bindUnix(path, accept);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || path.startsWith('\0')) throw err;
       // A socket file left by a crashed process: replace it only if nobody answers on it.
       if (await isUnixSocketLive(path)) throw err;
       if (existsSync(path)) unlinkSync(path);
       this.#logger.warn({ path }, 'replaced a stale unix socket file');
-      await this.#bindUnix(path);
+      return await this.#bindUnix(path, accept);
     }
   }
 
@@ -220,10 +266,11 @@ export class Listener {
    * path of a pipe it bound itself when the server closes, which after a hot upgrade would
    * delete the file the successor serves on. We remove our file ourselves (removeSocketFile).
    */
-  async #bindUnix(path: string): Promise<void> {
+  async #bindUnix(path: string, accept: boolean): Promise<number | undefined> {
     if (native === undefined || path.startsWith('\0')) {
+      if (!accept) throw new Error('abstract unix sockets cannot be shared with worker processes');
       await this.#listenOnce({ path });
-      return;
+      return undefined;
     }
     let fd: number;
     try {
@@ -232,7 +279,9 @@ export class Listener {
       throw Object.assign(new Error((err as Error).message), { code: (err as NodeJS.ErrnoException).code });
     }
     this.#boundInode = statSync(path).ino;
+    if (!accept) return fd;
     await this.#listenOnce({ fd, backlog: LISTEN_BACKLOG });
+    return undefined;
   }
 
   /**

@@ -36,6 +36,14 @@ import { VERSION } from './version.ts';
 import { loadPlugins, type LoadedPlugin } from './plugin-loader.ts';
 import { dirname } from 'node:path';
 import { AccessLogWriters } from '../proxy/access-log/access-log-writer.ts';
+import { WorkerSupervisor, type WorkerStatus } from './workers/worker-supervisor.ts';
+
+/**
+ * `single`: one process does everything (processor 1). `primary`: holds the listening
+ * sockets, serves admin, metrics and hot upgrades, and runs `workers` worker processes
+ * that accept and carry the traffic. `worker`: listeners only, on sockets from the primary.
+ */
+export type ServerRole = 'single' | 'primary' | 'worker';
 
 /** Listening sockets handed over by a predecessor (hot upgrade), taken by identity. */
 export interface InheritedSockets {
@@ -57,6 +65,10 @@ export interface ServerOptions {
   metricsStorage?: MetricStorage | undefined;
   /** `mosnode validate`: check everything, open nothing (no access log file is created). */
   validateOnly?: boolean;
+  /** Default `single`. */
+  role?: ServerRole;
+  /** Primary only: how many worker processes, and the log settings they get (CLI overrides included). */
+  workers?: { count: number; logPath: string | undefined; logLevel: string | undefined };
 }
 
 export class MosnServer {
@@ -89,6 +101,9 @@ export class MosnServer {
   readonly #accessLogWriters = new AccessLogWriters();
   readonly #validateOnly: boolean;
   #plugins: LoadedPlugin[] | undefined;
+  readonly #role: ServerRole;
+  readonly #workerOptions: ServerOptions['workers'];
+  #supervisor: WorkerSupervisor | undefined;
 
   constructor(loaded: LoadedConfig, options: ServerOptions) {
     this.loaded = loaded;
@@ -100,6 +115,11 @@ export class MosnServer {
     this.#drainTimeMs = options.drainTimeMs ?? this.config.servers[0].graceful_timeout;
     this.#sharedMetrics = options.metricsStorage !== undefined;
     this.#validateOnly = options.validateOnly === true;
+    this.#role = options.role ?? 'single';
+    this.#workerOptions = options.workers;
+    if (this.#role === 'primary' && (options.workers === undefined || options.workers.count < 1)) {
+      throw new Error('a primary server needs workers.count >= 1');
+    }
     const matcher = this.config.metrics.stats_matcher;
     this.metrics = new MetricsRegistry(options.metricsStorage === undefined ? { statsMatcher: matcher } : { statsMatcher: matcher, storage: options.metricsStorage });
   }
@@ -110,6 +130,15 @@ export class MosnServer {
 
   get listeners(): readonly Listener[] {
     return this.#listeners;
+  }
+
+  get role(): ServerRole {
+    return this.#role;
+  }
+
+  /** The worker processes of a primary (empty otherwise). */
+  get workers(): WorkerStatus[] {
+    return this.#supervisor?.workers ?? [];
   }
 
   get adminAddress(): { host: string; port: number } | undefined {
@@ -206,10 +235,13 @@ export class MosnServer {
       this.prepare();
       for (const listener of this.#listeners) {
         const fd = listener.virtual ? undefined : inherited?.take({ kind: 'listener', name: listener.name, address: listener.config.address });
-        await listener.listen(fd === undefined ? undefined : { fd });
-        if (fd !== undefined) this.logger.info({ listener: listener.name, fd }, 'listener inherited from the previous process');
+        if (this.#role === 'primary') await listener.hold(fd);
+        else await listener.listen(fd === undefined ? undefined : { fd });
+        if (fd !== undefined && this.#role !== 'worker') this.logger.info({ listener: listener.name, fd }, 'listener inherited from the previous process');
       }
-      const admin = this.config.admin?.address.socket_address;
+      if (this.#role === 'primary') await this.#startWorkers();
+      // Workers carry traffic only: admin, metrics and hot upgrade are the primary's.
+      const admin = this.#role === 'worker' ? undefined : this.config.admin?.address.socket_address;
       if (admin !== undefined) {
         this.#admin = new AdminServer(this.#adminContext());
         const address = `${admin.address.includes(':') ? `[${admin.address}]` : admin.address}:${admin.port_value}`;
@@ -217,7 +249,7 @@ export class MosnServer {
         await this.#admin.listen(fd === undefined ? { host: admin.address, port: admin.port_value } : { fd });
         this.logger.info({ address: this.#admin.address(), inherited: fd !== undefined }, 'admin API started');
       }
-      for (const sink of this.#sinks) {
+      for (const sink of this.#role === 'worker' ? [] : this.#sinks) {
         const fd = inherited?.take({ kind: 'metrics', name: 'prometheus', address: `0.0.0.0:${sink.config.port}` });
         await sink.listen(fd === undefined ? undefined : { fd });
         this.logger.info({ port: sink.port, endpoint: sink.config.endpoint, inherited: fd !== undefined }, 'prometheus sink started');
@@ -230,7 +262,27 @@ export class MosnServer {
       throw err;
     }
     this.#stage = Stage.Running;
-    this.logger.info({ listeners: this.#listeners.map((l) => l.boundAddress), ms: Date.now() - started }, 'mosnode is running');
+    this.logger.info({ listeners: this.#listeners.map((l) => l.boundAddress), ms: Date.now() - started }, this.#role === 'worker' ? 'worker is running' : 'mosnode is running');
+  }
+
+  async #startWorkers(): Promise<void> {
+    const options = this.#workerOptions!;
+    // `workers.server.0`: the worker processes of servers[0] (a group needs a label to be shown).
+    const group = this.metrics.group('workers', { server: '0' });
+    this.#supervisor = new WorkerSupervisor({
+      count: options.count,
+      sockets: this.#listeners.flatMap((l) => (l.fd === undefined ? [] : [{ name: l.name, address: l.config.address, fd: l.fd }])),
+      init: {
+        configPath: this.loaded.path,
+        configText: JSON.stringify(this.loaded.document),
+        logPath: options.logPath,
+        logLevel: options.logLevel,
+        drainTimeMs: this.#drainTimeMs,
+      },
+      logger: this.logger,
+      metrics: { restarts: group.counter('restart_total'), active: group.gauge('active') },
+    });
+    await this.#supervisor.start();
   }
 
   /**
@@ -300,6 +352,15 @@ export class MosnServer {
     const started = Date.now();
     this.#stage = Stage.GracefulStopping;
     this.logger.info({ drainMs: this.#drainTimeMs }, 'graceful stop: draining');
+    if (this.#supervisor !== undefined) {
+      // The workers hold the connections: they stop accepting and drain; then we close.
+      const drained = this.#supervisor.drain(this.#drainTimeMs);
+      await Promise.all(this.#listeners.map((l) => l.stopAccepting()));
+      await drained;
+      await this.stop();
+      this.logger.info({ ms: Date.now() - started }, 'stopped');
+      return;
+    }
     await Promise.all(this.#listeners.map((l) => l.stopAccepting()));
     const deadline = started + this.#drainTimeMs;
     for (const listener of this.#listeners) {
@@ -341,6 +402,8 @@ export class MosnServer {
    * runs the protocol that owns it. Undefined: the old process keeps and drains it.
    */
   #adoptingListener(identity: ListenerIdentity, kind: MigrationKind): Listener | undefined {
+    // A primary's connections live in its workers, which a migration cannot reach (yet).
+    if (this.#role === 'primary') return undefined;
     const filterType = MIGRATION_FILTER_TYPE[kind];
     return this.#listeners.find(
       (l) =>
@@ -379,6 +442,7 @@ export class MosnServer {
   }
 
   async #closeEverything(): Promise<void> {
+    await this.#supervisor?.stopNow();
     await Promise.all(this.#listeners.map((l) => l.stopAccepting()));
     if (!this.#handedOver) for (const listener of this.#listeners) listener.removeSocketFile();
     await this.#admin?.close();
@@ -390,6 +454,7 @@ export class MosnServer {
   /** SIGUSR1: access logs reopen their files (after a rotation renamed them). */
   reopenLogs(): void {
     this.#accessLogWriters.reopenAll();
+    this.#supervisor?.broadcast({ type: 'reopen-logs' });
   }
 
   #adminContext(): ConstructorParameters<typeof AdminServer>[0] {
@@ -403,12 +468,14 @@ export class MosnServer {
         const pinoLevel = toPinoLevel(level);
         if (pinoLevel === undefined) return false;
         this.logger.level = pinoLevel;
+        this.#supervisor?.broadcast({ type: 'log-level', level });
         return true;
       },
       metrics: this.metrics,
       logPath: this.config.servers[0].default_log_path,
       features: () => ({ hot_upgrade: this.#hotUpgradeAvailable, shared_memory_metrics: this.#sharedMetrics }),
       plugins: () => this.plugins.map((p) => ({ name: p.name, enable: true, on: true })),
+      workers: () => this.workers,
     };
   }
 
