@@ -7,6 +7,9 @@
 #   npm run bench:l7                                   # h1 + h2c rows, small and 16k bodies
 #   TARGETS="node-undici custom" H2_TARGETS= BODIES=small npm run bench:l7
 #   UPSTREAM=Http2 H2_TARGETS="h2-node-h2 h2-custom" TARGETS= npm run bench:l7
+#   MODE=tcp TARGETS="haproxy-tcp node-tcp custom" H2_TARGETS= npm run bench:l7   # L4 rows
+#   SKIP_BUILD=1 ...                                   # use dist/ as it is (bench/suite.sh builds once)
+# MODE, UPSTREAM, PROCESSOR and PROFILE reach bench/l7-target.sh through the environment.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 HARNESS=${HARNESS:-$ROOT/../shared/bench}
@@ -15,7 +18,7 @@ WORK=$(mktemp -d /tmp/mosnode-l7-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cp -r "$HARNESS"/. "$WORK"/
 chmod -R u+w "$WORK"
-(cd "$ROOT" && npm run --silent build)
+[[ -n ${SKIP_BUILD:-} ]] || (cd "$ROOT" && npm run --silent build)
 mkdir -p "$ROOT/bench/results"
 # The harness runs `node` for its Node baselines: use the project's Node 24 for all rows.
 export PATH="$ROOT/node_modules/.bin:$PATH"

@@ -173,6 +173,7 @@ async function main(): Promise<void> {
         spread: mine.map((r) => r.spread.join('/')).join(', '),
       };
     });
+    if (process.env.RESULT_JSON) writeFileSync(process.env.RESULT_JSON, JSON.stringify({ throttled: cgroups, quota: QUOTA, rows }));
     const base = rows[0]!.rps;
     console.log('\n| processor | req/s | x processor 1 | serving CPU (cores) | origin CPU (cores) | connections per serving process (each round) |');
     console.log('|---:|---:|---:|---:|---:|---|');

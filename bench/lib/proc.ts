@@ -1,11 +1,12 @@
 /**
  * Shared by the benchmarks: the CPU time and peak RSS of a process from /proc, pinning a
- * process to a CPU, free ports, waiting for a port, percentiles.
+ * process to a CPU, free ports, waiting for a port, percentiles, current RSS, open file
+ * descriptors and the open-file limit.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
@@ -54,4 +55,31 @@ export async function waitPort(port: number, child: ChildProcess): Promise<void>
 /** The `p` quantile (0..1) of ascending `sorted`. */
 export function percentile(sorted: readonly number[], p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+/** Current resident set size of `pid` in KB (VmRSS), or NaN once the process is gone. */
+export function vmRssKb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Number of open file descriptors of `pid` (sockets included). */
+export function fdCount(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return NaN;
+  }
+}
+
+/** This process's open-file limit (RLIMIT_NOFILE): children may raise their soft limit up to `hard`. */
+export function openFileLimit(): { soft: number; hard: number } {
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+  const [soft, hard] = (line ?? '').replace('Max open files', '').trim().split(/\s+/);
+  const num = (v: string | undefined): number => (v === 'unlimited' ? Infinity : Number(v));
+  return { soft: num(soft), hard: num(hard) };
 }
