@@ -4,7 +4,7 @@
  * load balancer chooses. The cluster manager (upstream/) implements these interfaces.
  * Public API: imports nothing from mosnode's internals.
  */
-import type { Socket } from 'node:net';
+import type { OnReadOpts, Socket } from 'node:net';
 
 /** One upstream endpoint. */
 export interface UpstreamHost {
@@ -57,6 +57,11 @@ export interface ConnectTcpOptions {
    * request in flight on the host, from connect to close, so LB_LEAST_REQUEST sees it.
    */
   session?: boolean;
+  /**
+   * Reads go into the caller's buffers instead of 'data' events (net.connect's `onread`;
+   * Node asks `buffer()` when the socket is created and after every read).
+   */
+  onread?: OnReadOpts;
 }
 
 export interface UpstreamClusters {

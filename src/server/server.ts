@@ -37,6 +37,7 @@ import { loadPlugins, type LoadedPlugin } from './plugin-loader.ts';
 import { dirname } from 'node:path';
 import { AccessLogWriters } from '../proxy/access-log/access-log-writer.ts';
 import { WorkerSupervisor, type WorkerStatus } from './workers/worker-supervisor.ts';
+import { sharedBytePool } from '../buffer/byte-pool.ts';
 
 /**
  * `single`: one process does everything (processor 1). `primary`: holds the listening
@@ -121,6 +122,8 @@ export class MosnServer {
       throw new Error('a primary server needs workers.count >= 1');
     }
     const matcher = this.config.metrics.stats_matcher;
+    // A buffer given back twice is a bug somewhere: refused by the pool, logged here.
+    if (!this.#validateOnly) sharedBytePool.onProblem((kind, message) => this.logger.error({ pool: 'shared', kind }, message));
     this.metrics = new MetricsRegistry(options.metricsStorage === undefined ? { statsMatcher: matcher } : { statsMatcher: matcher, storage: options.metricsStorage });
   }
 

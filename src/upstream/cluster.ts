@@ -167,7 +167,7 @@ export class Cluster implements UpstreamCluster {
         `cluster "${this.name}" has ${this.#activeConnections} connections, its circuit_breakers.max_connections`,
       );
     }
-    const { signal, session = false } = options;
+    const { signal, session = false, onread } = options;
     this.#activeConnections++;
     if (session) host.onRequestStart();
     const clusterMetrics = this.#metrics;
@@ -178,7 +178,7 @@ export class Cluster implements UpstreamCluster {
     hostMetrics?.connectionActive.inc();
     let socket: Socket;
     try {
-      socket = await connectTcp(host, signal === undefined ? { timeoutMs: this.connectTimeoutMs } : { timeoutMs: this.connectTimeoutMs, signal });
+      socket = await connectTcp(host, { timeoutMs: this.connectTimeoutMs, ...(signal !== undefined && { signal }), ...(onread !== undefined && { onread }) });
     } catch (err) {
       // connectTcp settles a failure only after the socket closed.
       this.#activeConnections--;

@@ -3,10 +3,11 @@
  * Opens a TCP connection to an upstream host with a connect timeout, an optional abort
  * signal, and the host's connection counter kept right: the attempt counts as open from
  * the moment the socket exists (so circuit breakers see connections being opened) and
- * closes exactly once, when the socket emits 'close'. Depends only on node:net, core/
- * and ./host.ts.
+ * closes exactly once, when the socket emits 'close'. A caller may have the socket read
+ * into its own buffers (net's `onread`: no 'data' events, no allocation per read).
+ * Depends only on node:net, core/ and ./host.ts.
  */
-import { connect, type Socket } from 'node:net';
+import { connect, type OnReadOpts, type Socket } from 'node:net';
 import { MosnError } from '../core/errors.ts';
 import type { Host } from './host.ts';
 
@@ -15,6 +16,11 @@ export interface ConnectTcpOptions {
   timeoutMs: number;
   /** Aborting gives up the same way; the promise rejects with `signal.reason`. */
   signal?: AbortSignal;
+  /**
+   * Reads go into the caller's buffer instead of 'data' events (net.connect's `onread`):
+   * `buffer()` is asked once when the socket is created and again after every read.
+   */
+  onread?: OnReadOpts;
 }
 
 /**
@@ -31,10 +37,12 @@ export function connectTcp(host: Host, options: ConnectTcpOptions): Promise<Sock
       reject(signal.reason);
       return;
     }
+    const onread = options.onread;
     const socket = connect({
       host: host.ip,
       port: host.port,
       ...(host.family !== 0 && { family: host.family }),
+      ...(onread !== undefined && { onread }),
       allowHalfOpen: true,
       noDelay: true,
     });

@@ -4,8 +4,16 @@
  * cluster's load balancer, bytes relayed both ways with backpressure (a slow reader on
  * one side pauses reading on the other, so nothing is buffered without bound), half-close
  * passed through, an idle timeout, and up to `max_connect_attempts` hosts tried.
+ *
+ * The upstream socket reads through net's `onread` (buffer/read-buffer): no allocation
+ * per read, the bytes go downstream in pooled buffers, and an idle session holds none.
+ * A downstream write that did not finish at once still references its bytes, so their
+ * buffer is parked until the downstream socket's queue is empty (checked at each read and
+ * on drain) or it closes; only then does it go back to the pool. Write filters may keep
+ * what they see, so with write filters they get a plain copy.
+ * `MOSNODE_TCP_ONREAD=0` turns this off (plain 'data' events; bench/buffer-pool.ts compares).
  */
-import type { Socket } from 'node:net';
+import type { OnReadOpts, Socket } from 'node:net';
 import {
   MIGRATED_SOCKETS,
   MIGRATED_UPSTREAM_KEY,
@@ -21,7 +29,12 @@ import type { UpstreamCluster, UpstreamClusters, UpstreamHost } from '../../../a
 import type { Logger } from '../../../core/logger.ts';
 import { describeError, isMosnError } from '../../../core/errors.ts';
 import type { DownstreamMetrics } from '../../../metrics/metric-bundles.ts';
+import { DownstreamConnection } from '../../../network/connection.ts';
+import { SocketReadBuffer } from '../../../buffer/read-buffer.ts';
 import { selectCluster, type TcpProxyConfig } from './tcp-proxy-config.ts';
+
+/** Read once: the benchmark starts processes with it off and on. */
+const ONREAD = process.env.MOSNODE_TCP_ONREAD !== '0';
 
 /** Why a session ended without an upstream (MOSN's response flags), for logs and counters. */
 export type TcpProxyFailure = 'NoRouteFound' | 'NoHealthyUpstream' | 'UpstreamConnectionFailure' | 'UpstreamOverflow';
@@ -44,6 +57,8 @@ export class TcpProxyFilter implements ReadFilter {
   #upstreamEnded = false;
   /** Handed to the successor process: every handler here stands down. */
   #migrated = false;
+  /** Where the upstream socket reads into; undefined when it emits 'data' events. */
+  #reader: SocketReadBuffer | undefined;
 
   constructor(config: TcpProxyConfig, clusters: UpstreamClusters, logger: Logger, metrics?: DownstreamMetrics) {
     this.#config = config;
@@ -59,11 +74,16 @@ export class TcpProxyFilter implements ReadFilter {
     this.#metrics?.requestActive.inc();
     this.#connection.onClose(() => {
       this.#metrics?.requestActive.dec();
+      // The downstream socket is closed: no write of it reads a parked buffer any more.
+      this.#reader?.releaseParked();
       if (!this.#migrated) this.#onDownstreamClose();
     });
     const provider: MigrationProvider = { worthWaiting: () => true, prepareMigration: () => this.#prepareMigration() };
     this.#connection.state.set(MIGRATION_KEY, provider);
-    this.#connection.onWritable(() => this.#upstream?.resume());
+    this.#connection.onWritable(() => {
+      this.#releaseParkedIfFlushed();
+      this.#upstream?.resume();
+    });
   }
 
   onNewConnection(): FilterStatus {
@@ -75,7 +95,7 @@ export class TcpProxyFilter implements ReadFilter {
       conn.state.delete(MIGRATED_UPSTREAM_KEY);
       const name = selectCluster(this.#config, { ip: conn.remoteIp, port: conn.remotePort }, { ip: conn.localIp, port: conn.localPort });
       if (name !== undefined) this.#clusters.getCluster(name)?.adoptTcp(migrated, { session: true });
-      this.#onUpstreamConnected(migrated);
+      this.#onUpstreamConnected(migrated, undefined);
       return 'Continue';
     }
     const clusterName = selectCluster(
@@ -116,9 +136,21 @@ export class TcpProxyFilter implements ReadFilter {
       return;
     }
     tried.add(host);
-    cluster.connectTcp(host, { signal: this.#abort.signal, session: true }).then(
-      (socket) => this.#onUpstreamConnected(socket),
+    const reader = ONREAD && this.#connection instanceof DownstreamConnection ? new SocketReadBuffer() : undefined;
+    const connecting = cluster.connectTcp(host, {
+      signal: this.#abort.signal,
+      session: true,
+      ...(reader !== undefined && { onread: this.#onReadOptions(reader) }),
+    });
+    connecting.then(
+      (socket) => {
+        // The buffer function is called when the socket is created: not called, no onread.
+        if (reader !== undefined && !reader.attached) this.#onUpstreamConnected(socket, undefined);
+        else this.#onUpstreamConnected(socket, reader);
+      },
       (err) => {
+        // The attempt's socket has closed already.
+        reader?.dispose();
         if (this.#connection.closed) return;
         if (isMosnError(err, 'MOSN_ERR_UPSTREAM_OVERFLOW')) {
           this.#fail('UpstreamOverflow', cluster.name);
@@ -137,13 +169,47 @@ export class TcpProxyFilter implements ReadFilter {
     );
   }
 
-  #onUpstreamConnected(upstream: Socket): void {
+  #onReadOptions(reader: SocketReadBuffer): OnReadOpts {
+    return {
+      buffer: reader.next,
+      callback: (nread, landed) => {
+        this.#onUpstreamRead(reader, nread, landed);
+        return true;
+      },
+    };
+  }
+
+  /** Bytes the upstream socket read into `reader`'s buffer (onread): on to the client as they are. */
+  #onUpstreamRead(reader: SocketReadBuffer, nread: number, landed: Uint8Array): void {
+    const conn = this.#connection as DownstreamConnection;
+    const view = reader.take(nread, landed);
+    const copy = conn.filterManager.hasWriteFilters;
+    const ok = conn.write(copy ? Buffer.from(view) : view);
+    const downstream = conn.socket;
+    // Anything queued means this write (queued behind it, or partly written) still holds the view.
+    const flushed = downstream.destroyed || downstream.writableLength === 0;
+    reader.settle(nread, !copy && !flushed);
+    if (flushed) reader.releaseParked();
+    if (!ok) this.#upstream?.pause();
+  }
+
+  #releaseParkedIfFlushed(): void {
+    const reader = this.#reader;
+    if (reader === undefined || reader.parked === 0) return;
+    const downstream = (this.#connection as DownstreamConnection).socket;
+    if (downstream.destroyed || downstream.writableLength === 0) reader.releaseParked();
+  }
+
+  #onUpstreamConnected(upstream: Socket, reader: SocketReadBuffer | undefined): void {
     const conn = this.#connection;
     if (conn.closed) {
       upstream.destroy();
+      // Destroyed: its fd is closed, no read can come into the buffer any more.
+      reader?.dispose();
       return;
     }
     this.#upstream = upstream;
+    this.#reader = reader;
     if (this.#config.idleTimeoutMs !== undefined) {
       // Every byte in either direction is read or written on the upstream socket, so its
       // inactivity timer is the session's idle timer.
@@ -153,9 +219,11 @@ export class TcpProxyFilter implements ReadFilter {
         conn.close('NoFlush', 'IdleTimeout');
       });
     }
-    upstream.on('data', (chunk: Buffer) => {
-      if (!conn.write(chunk)) upstream.pause();
-    });
+    if (reader === undefined) {
+      upstream.on('data', (chunk: Buffer) => {
+        if (!conn.write(chunk)) upstream.pause();
+      });
+    }
     upstream.on('drain', () => {
       if (this.#pausedForUpstream) {
         this.#pausedForUpstream = false;
@@ -171,6 +239,8 @@ export class TcpProxyFilter implements ReadFilter {
       this.#logger.debug({ connection: conn.id, err: describeError(err) }, 'tcp_proxy: upstream socket error');
     });
     upstream.on('close', (hadError) => {
+      reader?.closeReads();
+      this.#releaseParkedIfFlushed();
       clearTimeout(this.#closeTimer);
       if (conn.closed || this.#migrated) return;
       // A reset upstream resets the client too; a clean close lets pending bytes go first.
