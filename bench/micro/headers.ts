@@ -12,7 +12,7 @@
 import { createRequire } from 'node:module';
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import { HeaderMap } from '../../src/api/headers.ts';
-import { HOP_BY_HOP_HEADERS } from '../../src/protocol/http-semantics.ts';
+import { stripHopByHop } from '../../src/proxy/proxy-stream.ts';
 import { http2HeaderObject } from '../../src/protocol/http2/http2-server.ts';
 import type { MicroCase } from '../lib/micro.ts';
 
@@ -51,29 +51,6 @@ function http1RequestHead(raw: readonly string[]): { authority: string; headers:
   headers.delete('host');
   headers.delete('expect');
   return { authority, headers };
-}
-
-/** proxy-stream.ts stripHopByHop(): Connection-named headers, then one compacting pass. */
-function stripHopByHop(headers: HeaderMap): void {
-  const connection = headers.get('connection');
-  if (connection !== undefined && connection !== 'keep-alive' && connection !== 'close') {
-    for (const name of connection.split(',')) {
-      const n = name.trim().toLowerCase();
-      if (n !== '' && n !== 'keep-alive' && n !== 'close') headers.delete(n);
-    }
-  }
-  const flat = headers.toFlat();
-  let to = 0;
-  for (let from = 0; from < flat.length; from += 2) {
-    const name = flat[from]!;
-    if (HOP_BY_HOP_HEADERS.has(name)) continue;
-    if (to !== from) {
-      flat[to] = name;
-      flat[to + 1] = flat[from + 1]!;
-    }
-    to += 2;
-  }
-  flat.length = to;
 }
 
 /**
