@@ -1,14 +1,20 @@
 /**
  * @module protocol/http1/http1-server
- * The HTTP/1.1 server codec: node:http's parser (llhttp, strict mode: CL+TE, duplicate or
- * bad Content-Length and obs-fold are refused with a 400; oversized headers get a 431)
- * fed with sockets the `proxy` network filter detached. Each request becomes a
- * ServerStream. This module also owns the connection's life around requests: the
- * header-read deadline, keep-alive, drain on shutdown, and readiness for migration.
+ * The HTTP/1.1 server codec on raw sockets: mosnode's own parser (http1-parser.ts) reads
+ * requests straight from the socket the `proxy` network filter detached, and responses
+ * are written as one latin1 head plus body, usually in a single write. Each request
+ * becomes a ServerStream. It replaces node:http on the hot path (node-http1-server.ts is
+ * kept as the MOSNODE_HTTP1_CODEC=node fallback): no IncomingMessage or ServerResponse
+ * per request, no per-connection closures, and no parser state while a connection idles.
+ *
+ * Requests on a connection are served one at a time: bytes of a pipelined next request
+ * are held, and reading pauses, until the response in flight has gone out. This module
+ * also owns the connection's life around requests: the header-read deadline (which is
+ * also the keep-alive timeout), Expect: 100-continue, protocol upgrades, drain on
+ * shutdown, and readiness for migration.
  */
-import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { HeaderMap } from '../../api/headers.ts';
 import type { RequestHead } from '../../api/stream-filter.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -16,6 +22,16 @@ import { describeError } from '../../core/errors.ts';
 import type { ServerStream } from '../server-stream.ts';
 import { formatAddress } from '../../network/address.ts';
 import { connectionAddressesOf } from '../../network/connection.ts';
+import {
+  BodyDecoder,
+  Http1ParseError,
+  findHeadEnd,
+  parseRequestHead,
+  skipLeadingEmptyLines,
+  type BodySink,
+  type RequestHeadFields,
+} from './http1-parser.ts';
+import { COALESCE_LIMIT, chunkHeader, httpDate, joinHeadAndBody, lastChunk, serializeHeaderLines, statusLine } from './http1-writer.ts';
 
 /** Idle keep-alive connections are closed at random moments within this window of a drain. */
 const IDLE_CLOSE_SPREAD_MS = 2_000;
@@ -27,17 +43,16 @@ const IDLE_CLOSE_SPREAD_MS = 2_000;
  */
 const DRAIN_IDLE_MS = 1_000;
 
-/**
- * A keep-alive connection migrates only after this long without a request: node:http's
- * parser may hold the start of a next request that arrived with the previous one, which
- * socket.bytesRead cannot tell apart; a client that paused mid-request this long is rare.
- */
-const MIGRATE_IDLE_MS = 250;
+/** How often deadlines are checked: one timer per server instead of one per connection. */
+const DEADLINE_SWEEP_MS = 1_000;
 
 export interface Http1ServerLimits {
-  /** A request's headers must arrive within this long of the connection opening or the previous response ending. */
+  /**
+   * A request's headers must arrive within this long of the connection opening or the
+   * previous response ending (so it is also the keep-alive timeout).
+   */
   headersTimeoutMs: number;
-  /** Largest request head (request line + headers), bytes; over it: 431. */
+  /** Largest request head (request line + headers), bytes; over it: 431. Also bounds trailers. */
   maxHeaderBytes: number;
 }
 
@@ -49,197 +64,505 @@ export interface Http1ServerHandlers {
   onUpgrade(head: RequestHead, socket: Socket, firstBytes: Buffer): void;
 }
 
-interface SocketState {
-  /** Responses not yet finished on this socket (more than one when pipelined). */
-  responses: Set<ServerResponse>;
-  draining: boolean;
-  headersTimer: NodeJS.Timeout | undefined;
-  /** When a request last started or a response last ended (ms). */
-  lastActiveAt: number;
-  /**
-   * socket.bytesRead when the connection last became idle; -1 = unknown. Equal to the
-   * current count means the parser holds no partial request: the socket may migrate.
-   */
-  bytesReadWhenIdle: number;
-}
-
 export interface SocketMigration {
   commit(): void;
   abort(): void;
 }
 
+/** What the proxy filter controls on one HTTP/1 connection (both codecs provide it). */
+export interface Http1ConnectionControl {
+  /** True when no request is in flight. */
+  isIdle(): boolean;
+  /** Readies an idle connection for migration (reading already stopped), or undefined when busy. */
+  prepareMigration(): SocketMigration | undefined;
+  /** Close now if idle, else after the response in flight (Connection: close). */
+  drain(): void;
+}
+
+const CONNECTION = Symbol('mosnode.http1.connection');
+type OwnedSocket = Socket & { [CONNECTION]?: Http1Connection };
+
+// Socket listeners shared by every connection (no closure per connection): `this` is the socket.
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[CONNECTION]?.onData(chunk);
+}
+function onSocketEnd(this: OwnedSocket): void {
+  this[CONNECTION]?.onPeerEnd();
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[CONNECTION]?.onClose();
+}
+function onSocketError(this: OwnedSocket, err: Error): void {
+  this[CONNECTION]?.onError(err);
+}
+
 export class Http1Server {
-  readonly #server: Server;
-  readonly #handlers: Http1ServerHandlers;
-  readonly #logger: Logger;
-  readonly #limits: Http1ServerLimits;
-  readonly #sockets = new WeakMap<Socket, SocketState>();
+  readonly handlers: Http1ServerHandlers;
+  readonly logger: Logger;
+  readonly limits: Http1ServerLimits;
+  /** Connections with a header-read deadline armed. */
+  readonly #waiting = new Set<Http1Connection>();
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(handlers: Http1ServerHandlers, logger: Logger, limits: Http1ServerLimits = DEFAULT_HTTP1_LIMITS) {
-    this.#handlers = handlers;
-    this.#logger = logger;
-    this.#limits = limits;
-    this.#server = createServer(
-      { keepAliveTimeout: 60_000, requestTimeout: 0, headersTimeout: 0, maxHeaderSize: limits.maxHeaderBytes, requireHostHeader: false },
-      (req, res) => this.#onRequest(req, res),
-    );
-    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-      // Malformed requests get a 400 (431 for oversized headers), never a crash.
-      if (!socket.writable) return socket.destroy();
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      logger.debug({ err: describeError(err), code: err.code }, 'http1: malformed request');
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    });
-    this.#server.on('upgrade', (req: IncomingMessage, socket: Socket, firstBytes: Buffer) => {
-      const state = this.#sockets.get(socket);
-      if (state !== undefined) clearTimeout(state.headersTimer);
-      this.#sockets.delete(socket);
-      handlers.onUpgrade(requestHead(req), socket, firstBytes);
-    });
+    this.handlers = handlers;
+    this.logger = logger;
+    this.limits = limits;
   }
 
-  /** Takes over a downstream socket. */
-  accept(socket: Socket): void {
-    const state: SocketState = {
-      responses: new Set(),
-      draining: false,
-      headersTimer: undefined,
-      lastActiveAt: Date.now(),
-      bytesReadWhenIdle: socket.bytesRead === 0 ? 0 : -1,
-    };
-    this.#sockets.set(socket, state);
-    this.#armHeadersTimer(socket, state);
-    socket.once('close', () => clearTimeout(state.headersTimer));
-    this.#server.emit('connection', socket);
+  /** Takes over a downstream socket (paused, as detachSocket() leaves it). */
+  accept(socket: Socket): Http1ConnectionControl {
+    const connection = new Http1Connection(this, socket);
+    const owned = socket as OwnedSocket;
+    owned[CONNECTION] = connection;
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('close', onSocketClose);
+    socket.on('error', onSocketError);
+    connection.awaitRequest();
     socket.resume();
+    return connection;
   }
 
-  #armHeadersTimer(socket: Socket, state: SocketState): void {
-    clearTimeout(state.headersTimer);
-    state.headersTimer = setTimeout(() => {
-      this.#logger.debug({ remote: socket.remoteAddress }, 'http1: request headers timed out; connection closed');
-      socket.destroy();
-    }, this.#limits.headersTimeoutMs);
-    state.headersTimer.unref();
+  armDeadline(connection: Http1Connection): void {
+    connection.deadline = Date.now() + this.limits.headersTimeoutMs;
+    this.#waiting.add(connection);
+    if (this.#sweeper === undefined) {
+      this.#sweeper = setInterval(() => this.#sweep(), Math.min(DEADLINE_SWEEP_MS, this.limits.headersTimeoutMs));
+      this.#sweeper.unref();
+    }
   }
 
-  /** True when no request is in flight on this socket. */
-  isIdle(socket: Socket): boolean {
-    const state = this.#sockets.get(socket);
-    return state !== undefined && !state.draining && state.responses.size === 0;
+  disarmDeadline(connection: Http1Connection): void {
+    this.#waiting.delete(connection);
   }
 
-  /**
-   * Readies an idle keep-alive socket for migration (reading already stopped by the
-   * caller): no request in flight and not a byte read since the last response ended.
-   */
-  prepareMigration(socket: Socket): SocketMigration | undefined {
-    const state = this.#sockets.get(socket);
-    if (state === undefined || state.draining || state.responses.size > 0 || state.bytesReadWhenIdle !== socket.bytesRead) return undefined;
-    if (Date.now() - state.lastActiveAt < MIGRATE_IDLE_MS) return undefined;
+  #sweep(): void {
+    const now = Date.now();
+    for (const connection of this.#waiting) {
+      if (connection.deadline <= now) {
+        this.#waiting.delete(connection);
+        connection.onDeadline();
+      }
+    }
+    if (this.#waiting.size === 0) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+}
+
+/** Stops a socket being ours: our listeners off, our mark gone. */
+function release(socket: OwnedSocket): void {
+  socket.off('data', onSocketData);
+  socket.off('end', onSocketEnd);
+  socket.off('close', onSocketClose);
+  socket.off('error', onSocketError);
+  delete socket[CONNECTION];
+}
+
+/** One downstream HTTP/1 connection. */
+class Http1Connection implements Http1ConnectionControl, BodySink {
+  readonly #server: Http1Server;
+  readonly #socket: OwnedSocket;
+  /** The exchange whose response is not finished yet. */
+  #stream: Http1ServerStream | undefined;
+  /** Frames the request body being read; undefined between requests. */
+  #body: BodyDecoder | undefined;
+  /** Unparsed bytes: a head not yet whole, or a next request held while a response is in flight. */
+  #pending: Buffer | undefined;
+  /** Where the blank-line search resumes in #pending. */
+  #scanFrom = 0;
+  /** Reading paused because the request body's reader is full. */
+  #bodyFull = false;
+  /** Reading paused because a next request waits behind the response in flight. */
+  #holding = false;
+  #draining = false;
+  #peerEnded = false;
+  #closed = false;
+  #lastActiveAt = Date.now();
+  /** The header-read deadline (ms since the epoch), while one is armed. */
+  deadline = 0;
+
+  constructor(server: Http1Server, socket: Socket) {
+    this.#server = server;
+    this.#socket = socket;
+  }
+
+  get socket(): Socket {
+    return this.#socket;
+  }
+
+  // ------------------------------------------------------------ control
+  isIdle(): boolean {
+    return !this.#draining && this.#stream === undefined && this.#body === undefined && !this.#closed;
+  }
+
+  prepareMigration(): SocketMigration | undefined {
+    // Exact, unlike node:http: with no request in flight and no byte held here, the
+    // kernel socket carries the whole state.
+    if (!this.isIdle() || this.#pending !== undefined || this.#peerEnded || this.#socket.readableLength > 0) return undefined;
     return {
       commit: () => {
-        clearTimeout(state.headersTimer);
-        this.#sockets.delete(socket);
+        this.#closed = true;
+        this.#server.disarmDeadline(this);
+        release(this.#socket);
       },
       abort: () => {},
     };
   }
 
-  /** Drains one socket: close now if idle, else after the response in flight (Connection: close). */
-  drain(socket: Socket): void {
-    const state = this.#sockets.get(socket);
-    if (state === undefined) return;
-    state.draining = true;
-    if (state.responses.size === 0) {
-      // Idle: close at a random moment within the spread, so thousands of clients do not
-      // all reconnect at once; a request that comes first is answered with Connection: close.
-      let timer: NodeJS.Timeout;
-      const closeIfIdle = (): void => {
-        const idleFor = Date.now() - state.lastActiveAt;
-        if (state.responses.size > 0 || socket.destroyed) return; // the response will close it
-        if (idleFor >= DRAIN_IDLE_MS) socket.end();
-        else timer = setTimeout(closeIfIdle, DRAIN_IDLE_MS - idleFor);
-      };
-      timer = setTimeout(closeIfIdle, Math.random() * IDLE_CLOSE_SPREAD_MS);
-      socket.once('close', () => clearTimeout(timer));
+  drain(): void {
+    if (this.#draining || this.#closed) return;
+    this.#draining = true;
+    if (this.#stream !== undefined || this.#body !== undefined) return; // the response says Connection: close
+    // Idle: close at a random moment within the spread, so thousands of clients do not
+    // all reconnect at once; a request that comes first is answered with Connection: close.
+    const closeIfIdle = (): void => {
+      if (this.#closed || this.#stream !== undefined) return; // the response will close it
+      const idleFor = Date.now() - this.#lastActiveAt;
+      if (idleFor >= DRAIN_IDLE_MS && this.#pending === undefined) this.#socket.end();
+      else setTimeout(closeIfIdle, Math.max(10, DRAIN_IDLE_MS - idleFor)).unref();
+    };
+    setTimeout(closeIfIdle, Math.random() * IDLE_CLOSE_SPREAD_MS).unref();
+  }
+
+  // ------------------------------------------------------------ reading
+  /** Between requests: the next head must arrive before the deadline. */
+  awaitRequest(): void {
+    this.#server.armDeadline(this);
+  }
+
+  onDeadline(): void {
+    if (this.#closed || this.#stream !== undefined) return;
+    this.#server.logger.debug({ remote: this.#socket.remoteAddress }, 'http1: request headers timed out; connection closed');
+    this.#socket.destroy();
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.#closed) return;
+    const pending = this.#pending;
+    if (pending !== undefined) {
+      this.#pending = undefined;
+      chunk = Buffer.concat([pending, chunk]);
+    }
+    this.#process(chunk, 0);
+  }
+
+  /** Parses what `buf` holds from `pos`: body bytes, then heads, until a response must come first. */
+  #process(buf: Buffer, pos: number): void {
+    const end = buf.length;
+    try {
+      while (true) {
+        const body = this.#body;
+        if (body !== undefined) {
+          pos = body.push(buf, pos, end, this);
+          if (!body.done) return;
+          this.#endBody(body);
+          if (this.#closed) return;
+        }
+        if (pos >= end) {
+          this.#scanFrom = 0;
+          return;
+        }
+        if (this.#stream !== undefined) {
+          // A pipelined request: held until the response in flight is out.
+          this.#hold(buf.subarray(pos));
+          return;
+        }
+        pos = skipLeadingEmptyLines(buf, pos);
+        if (pos >= end) return;
+        const headEnd = findHeadEnd(buf, pos, this.#scanFrom, this.#server.limits.maxHeaderBytes);
+        if (headEnd === -1) {
+          this.#pending = pos === 0 ? buf : buf.subarray(pos);
+          this.#scanFrom = end - pos;
+          return;
+        }
+        this.#scanFrom = 0;
+        const head = parseRequestHead(buf, pos, headEnd);
+        pos = headEnd;
+        if (!this.#startRequest(head, buf, pos)) return;
+      }
+    } catch (err) {
+      this.#refuse(err);
+    }
+  }
+
+  #hold(rest: Buffer): void {
+    this.#pending = rest;
+    this.#scanFrom = 0;
+    if (!this.#holding) {
+      this.#holding = true;
+      this.#socket.pause();
+    }
+  }
+
+  /** Starts one request; false when the socket was handed over or closed. */
+  #startRequest(head: RequestHeadFields, buf: Buffer, pos: number): boolean {
+    const server = this.#server;
+    server.disarmDeadline(this);
+    this.#lastActiveAt = Date.now();
+    if (head.method === 'CONNECT') {
+      throw new Http1ParseError('HPE_CONNECT', 'CONNECT is not supported', 501);
+    }
+    if (head.connectionUpgrade && head.upgrade) {
+      this.#handOver(head, buf.subarray(pos));
+      return false;
+    }
+    const hasBody = head.chunked || head.contentLength > 0;
+    const stream = new Http1ServerStream(this, head, hasBody ? new RequestBody(this) : undefined);
+    this.#stream = stream;
+    if (hasBody) {
+      this.#body = head.chunked ? BodyDecoder.chunked(server.limits.maxHeaderBytes) : BodyDecoder.length(head.contentLength);
+      // node:http's behaviour: the client may send the body at once.
+      if (head.expectContinue && !head.http10) this.#socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+    }
+    server.handlers.onRequest(stream);
+    return !this.#closed;
+  }
+
+  #handOver(head: RequestHeadFields, firstBytes: Buffer): void {
+    this.#closed = true;
+    this.#server.disarmDeadline(this);
+    const socket = this.#socket;
+    socket.pause();
+    release(socket);
+    this.#server.handlers.onUpgrade(requestHead(head), socket, firstBytes);
+  }
+
+  /** BodySink: a piece of the request body. */
+  onBody(chunk: Buffer): void {
+    const reader = this.#stream?.body as RequestBody | undefined;
+    if (reader === undefined || reader.destroyed) return;
+    if (!reader.push(chunk) && !this.#bodyFull) {
+      this.#bodyFull = true;
+      this.#socket.pause();
+    }
+  }
+
+  /** The body's reader wants more. */
+  readBody(): void {
+    if (!this.#bodyFull) return;
+    this.#bodyFull = false;
+    if (!this.#holding && !this.#closed) this.#socket.resume();
+  }
+
+  #endBody(body: BodyDecoder): void {
+    this.#body = undefined;
+    const stream = this.#stream;
+    if (stream === undefined) return;
+    stream.trailers = body.trailers;
+    const reader = stream.body as RequestBody | undefined;
+    if (reader !== undefined && !reader.destroyed) reader.push(null);
+    // The response went out before the body had all come: now the connection may go on.
+    if (stream.responseDone) this.#afterExchange(stream);
+  }
+
+  /** A malformed request: 400/431/501/505 when nothing was answered yet, else a reset. */
+  #refuse(err: unknown): void {
+    const socket = this.#socket;
+    if (!(err instanceof Http1ParseError)) {
+      this.#server.logger.error({ err: describeError(err) }, 'http1: request handling failed');
+      socket.destroy();
       return;
     }
-    for (const res of state.responses) if (!res.headersSent) res.shouldKeepAlive = false;
-  }
-
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const socket = req.socket;
-    let state = this.#sockets.get(socket);
-    if (state === undefined) {
-      state = { responses: new Set(), draining: false, headersTimer: undefined, lastActiveAt: Date.now(), bytesReadWhenIdle: -1 };
-      this.#sockets.set(socket, state);
+    this.#server.logger.debug({ err: describeError(err), code: err.code }, 'http1: malformed request');
+    const stream = this.#stream;
+    if (stream !== undefined) {
+      // Mid-body: the request cannot complete; its reader errors and the exchange resets.
+      (stream.body as RequestBody | undefined)?.destroy(err);
+      if (stream.headersSent) {
+        socket.destroy();
+        return;
+      }
     }
-    const socketState = state;
-    clearTimeout(socketState.headersTimer);
-    socketState.lastActiveAt = Date.now();
-    socketState.responses.add(res);
-    res.on('close', () => {
-      socketState.responses.delete(res);
-      socketState.lastActiveAt = Date.now();
-      const finished = res.writableFinished;
-      if (socketState.responses.size === 0) socketState.bytesReadWhenIdle = finished ? socket.bytesRead : -1;
-      if (socketState.draining && socketState.responses.size === 0) socket.end();
-      else if (finished && socketState.responses.size === 0 && !socket.destroyed) this.#armHeadersTimer(socket, socketState);
-    });
-    if (socketState.draining) res.shouldKeepAlive = false;
-    this.#handlers.onRequest(new Http1ServerStream(req, res));
+    this.#closed = true;
+    this.#server.disarmDeadline(this);
+    this.#body = undefined;
+    this.#pending = undefined;
+    socket.pause();
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = `${err.status} ${err.status === 431 ? 'Request Header Fields Too Large' : err.status === 501 ? 'Not Implemented' : err.status === 505 ? 'HTTP Version Not Supported' : 'Bad Request'}`;
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, 'latin1');
+    stream?.closed(false);
+  }
+
+  onPeerEnd(): void {
+    this.#peerEnded = true;
+    if (this.#closed) return;
+    // A FIN with a request in flight is a client that left (node:http's rule too; clients
+    // that half-close after a request and still wait for the answer are rare): the
+    // exchange ends unanswered. An idle connection just closes.
+    if (this.#stream !== undefined) this.#socket.destroy();
+    else this.#socket.end();
+  }
+
+  onError(err: Error): void {
+    this.#server.logger.debug({ err: describeError(err) }, 'http1: connection error');
+    // 'close' follows.
+  }
+
+  onClose(): void {
+    if (this.#closed && this.#stream === undefined) return;
+    this.#closed = true;
+    this.#server.disarmDeadline(this);
+    this.#pending = undefined;
+    const stream = this.#stream;
+    this.#stream = undefined;
+    if (stream === undefined) return;
+    const reader = stream.body as RequestBody | undefined;
+    if (this.#body !== undefined && reader !== undefined && !reader.destroyed) {
+      reader.destroy(Object.assign(new Error('client connection closed mid-request'), { code: 'ECONNRESET' }));
+    }
+    this.#body = undefined;
+    stream.closed(false);
+  }
+
+  // ------------------------------------------------------------ writing
+  /** Whether the connection stays open after the response to `head`. */
+  keepAlive(head: RequestHeadFields): boolean {
+    if (this.#draining || this.#peerEnded || head.close) return false;
+    if (head.http10 && !head.keepAlive) return false;
+    // Answering before the request body has arrived: the rest may never be read, and a
+    // next request would be stuck behind it, so the connection closes (RFC 9112 §9.6).
+    return this.#body === undefined;
+  }
+
+  write(data: Buffer | string, final: Http1ServerStream | undefined): boolean {
+    const socket = this.#socket;
+    if (this.#closed || socket.destroyed) return true;
+    if (final === undefined) return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
+    return typeof data === 'string' ? socket.write(data, 'latin1', final.afterLastWrite) : socket.write(data, final.afterLastWrite);
+  }
+
+  onceDrain(fn: () => void): void {
+    this.#socket.once('drain', fn);
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  /** The response of `stream` went out whole. */
+  responseFinished(stream: Http1ServerStream, keepAlive: boolean): void {
+    if (this.#stream !== stream) return;
+    stream.closed(true);
+    if (!keepAlive) {
+      this.#closed = true;
+      this.#server.disarmDeadline(this);
+      this.#stream = undefined;
+      // Close after the writes; reading goes on so the client's last bytes do not cause a reset.
+      this.#socket.end();
+      this.#socket.resume();
+      return;
+    }
+    if (this.#body === undefined) this.#afterExchange(stream);
+  }
+
+  /** The exchange is over both ways: on to the next request. */
+  #afterExchange(stream: Http1ServerStream): void {
+    if (this.#stream !== stream) return;
+    this.#stream = undefined;
+    this.#lastActiveAt = Date.now();
+    if (this.#draining || this.#peerEnded) {
+      this.#closed = true;
+      this.#socket.end();
+      return;
+    }
+    this.awaitRequest();
+    if (!this.#holding) return;
+    // A pipelined request waits: parsed on the next tick, out of the finished exchange's stack.
+    this.#holding = false;
+    const pending = this.#pending;
+    this.#pending = undefined;
+    process.nextTick(() => this.#resumeAfterHold(pending));
+  }
+
+  #resumeAfterHold(pending: Buffer | undefined): void {
+    if (this.#closed) return;
+    if (pending !== undefined) this.#process(pending, 0);
+    if (!this.#holding && !this.#bodyFull && !this.#closed) this.#socket.resume();
   }
 }
 
-function requestHead(req: IncomingMessage): RequestHead {
-  const headers = HeaderMap.fromRaw(req.rawHeaders);
-  const authority = headers.get('host') ?? '';
-  headers.delete('host');
-  return { method: req.method ?? 'GET', path: req.url ?? '/', authority, scheme: 'http', headers };
+/** The request body as a stream; pulling more resumes the socket. */
+class RequestBody extends Readable {
+  readonly #connection: Http1Connection;
+
+  constructor(connection: Http1Connection) {
+    super();
+    this.#connection = connection;
+  }
+
+  override _read(): void {
+    this.#connection.readBody();
+  }
 }
 
+function requestHead(head: RequestHeadFields): RequestHead {
+  const headers = new HeaderMap(head.headers);
+  const authority = headers.get('host') ?? '';
+  if (authority !== '') headers.delete('host');
+  return { method: head.method, path: head.target, authority, scheme: 'http', headers };
+}
+
+// Response body framings.
+const NO_BODY = 0;
+const LENGTH = 1;
+const CHUNKED = 2;
+const UNTIL_CLOSE = 3;
 
 class Http1ServerStream implements ServerStream {
   readonly protocol = 'HTTP/1.1' as const;
   readonly head: RequestHead;
   readonly body: Readable | undefined;
   readonly contentLength: number;
-  readonly #req: IncomingMessage;
-  readonly #res: ServerResponse;
+  /** Request trailers, once a chunked body has ended. */
+  trailers: string[] | undefined;
+  readonly #connection: Http1Connection;
+  readonly #request: RequestHeadFields;
+  #headersSent = false;
+  #framing = NO_BODY;
+  /** The declared response length (LENGTH framing). */
+  #length = 0;
+  #keepAlive = true;
+  /** The head, held to go out with the first body bytes. */
+  #heldHead: string | undefined;
   #bytesSent = 0;
-  #chunked = false;
-  /** Kept: node detaches req.socket when the response is done, and addresses are read at the end. */
-  readonly #socket: Socket;
+  #ended = false;
+  /** The response has gone out whole (or the exchange ended otherwise). */
+  responseDone = false;
+  #onClose: ((completed: boolean) => void) | undefined;
+  #closeNotified = false;
   #remote: string | undefined;
   #local: string | undefined;
 
-  constructor(req: IncomingMessage, res: ServerResponse) {
-    this.#req = req;
-    this.#res = res;
-    this.#socket = req.socket;
-    this.head = requestHead(req);
-    const cl = req.headers['content-length'];
-    const te = req.headers['transfer-encoding'];
-    this.contentLength = cl !== undefined ? Number(cl) : -1;
-    // llhttp already refused conflicting framing; a request without either has no body.
-    this.body = (cl !== undefined && cl !== '0') || te !== undefined ? req : undefined;
-    // `expect: 100-continue` was answered by node:http already (it sends 100 when the
-    // request is handed over); the upstream must not wait for a second one.
-    this.head.headers.delete('expect');
+  constructor(connection: Http1Connection, request: RequestHeadFields, body: RequestBody | undefined) {
+    this.#connection = connection;
+    this.#request = request;
+    this.head = requestHead(request);
+    this.body = body;
+    this.contentLength = request.chunked ? -1 : request.contentLength;
+    // `expect: 100-continue` was answered here already; the upstream must not wait for a second one.
+    if (request.expectContinue) this.head.headers.delete('expect');
   }
 
   // The connection's addresses, so a PROXY protocol header or original_dst is honoured.
   get remoteAddress(): string {
-    return (this.#remote ??= connectionAddressesOf(this.#socket)?.remoteAddress ?? formatAddress(this.#socket.remoteAddress, this.#socket.remotePort));
+    const socket = this.#connection.socket;
+    return (this.#remote ??= connectionAddressesOf(socket)?.remoteAddress ?? formatAddress(socket.remoteAddress, socket.remotePort));
   }
 
   get localAddress(): string {
-    return (this.#local ??= connectionAddressesOf(this.#socket)?.localAddress ?? formatAddress(this.#socket.localAddress, this.#socket.localPort));
+    const socket = this.#connection.socket;
+    return (this.#local ??= connectionAddressesOf(socket)?.localAddress ?? formatAddress(socket.localAddress, socket.localPort));
   }
 
   get headersSent(): boolean {
-    return this.#res.headersSent || this.#res.destroyed;
+    return this.#headersSent;
   }
 
   get bytesSent(): number {
@@ -247,48 +570,150 @@ class Http1ServerStream implements ServerStream {
   }
 
   requestTrailers(): HeaderMap | undefined {
-    const raw = this.#req.rawTrailers;
-    return raw.length === 0 ? undefined : HeaderMap.fromRaw(raw);
+    return this.trailers === undefined || this.trailers.length === 0 ? undefined : new HeaderMap(this.trailers);
   }
 
   sendHeaders(status: number, headers: HeaderMap, endStream: boolean, trailersFollow: boolean): void {
-    const res = this.#res;
-    const flat = headers.toFlat();
-    // Trailers need chunked framing: drop a content-length so node frames the body chunked.
-    if (trailersFollow && !endStream) {
+    if (this.#headersSent) throw new Error('response headers already sent');
+    const request = this.#request;
+    const connection = this.#connection;
+    let keepAlive = connection.keepAlive(request);
+    let extra = '';
+    if (request.method === 'HEAD' || status === 204 || status === 304 || status < 200) {
+      this.#framing = NO_BODY;
+      if (status === 204 || status < 200) headers.delete('content-length');
+    } else if (trailersFollow && !endStream) {
+      // Trailers need chunked framing (an HTTP/1.0 client gets the body without them).
       headers.delete('content-length');
-      this.#chunked = true;
+      if (request.http10) this.#framing = UNTIL_CLOSE;
+      else {
+        this.#framing = CHUNKED;
+        extra = 'transfer-encoding: chunked\r\n';
+      }
+    } else {
+      const declared = headers.get('content-length');
+      if (declared !== undefined) {
+        this.#framing = LENGTH;
+        this.#length = Number(declared);
+        if (!Number.isSafeInteger(this.#length) || this.#length < 0) throw new Error(`invalid content-length: ${declared}`);
+      } else if (endStream) {
+        this.#framing = LENGTH;
+        this.#length = 0;
+        extra = 'content-length: 0\r\n';
+      } else if (request.http10) {
+        this.#framing = UNTIL_CLOSE;
+      } else {
+        this.#framing = CHUNKED;
+        extra = 'transfer-encoding: chunked\r\n';
+      }
     }
-    // Answering before the request body has arrived (a local 504/502, an upstream that
-    // answered early): the rest of the body may never be read (a body the upstream side
-    // gave up on is destroyed), and keep-alive would leave the next request stuck behind
-    // it. So the connection closes after this response (RFC 9112 §9.6).
-    if (this.body !== undefined && !this.#req.complete) res.shouldKeepAlive = false;
-    res.writeHead(status, flat);
-    if (endStream) res.end();
+    if (this.#framing === UNTIL_CLOSE) keepAlive = false;
+    if (!keepAlive) extra += 'connection: close\r\n';
+    else if (request.http10) extra += 'connection: keep-alive\r\n';
+    if (!headers.has('date')) extra += `date: ${httpDate()}\r\n`;
+    const text = `${statusLine(status)}${serializeHeaderLines(headers.toFlat())}${extra}\r\n`;
+    this.#headersSent = true;
+    this.#keepAlive = keepAlive;
+    if (endStream || (this.#framing === LENGTH && this.#length === 0) || this.#framing === NO_BODY) {
+      if (endStream) {
+        this.#ended = true;
+        connection.write(text, this);
+      } else {
+        // No body can follow, but end() has not been called: hold the head until it is.
+        this.#heldHead = text;
+      }
+      return;
+    }
+    this.#heldHead = text;
   }
 
   write(chunk: Buffer): boolean {
+    if (this.#ended || this.responseDone || chunk.length === 0) return true;
+    const framing = this.#framing;
+    if (framing === NO_BODY) return true;
+    let head = this.#heldHead ?? '';
+    this.#heldHead = undefined;
+    if (framing === LENGTH) {
+      const room = this.#length - this.#bytesSent;
+      if (chunk.length > room) {
+        // More than the declared length would corrupt the next response: the exchange breaks.
+        this.reset();
+        return true;
+      }
+      this.#bytesSent += chunk.length;
+      const last = chunk.length === room ? this : undefined;
+      if (last !== undefined) this.#ended = true;
+      if (head === '') return this.#connection.write(chunk, last);
+      if (chunk.length <= COALESCE_LIMIT) return this.#connection.write(joinHeadAndBody(head, chunk), last);
+      this.#connection.write(head, undefined);
+      return this.#connection.write(chunk, last);
+    }
     this.#bytesSent += chunk.length;
-    return this.#res.write(chunk);
+    if (framing === CHUNKED) {
+      head += chunkHeader(chunk.length);
+      if (chunk.length <= COALESCE_LIMIT) return this.#connection.write(joinHeadAndBody(head, chunk, '\r\n'), undefined);
+      this.#connection.write(head, undefined);
+      this.#connection.write(chunk, undefined);
+      return this.#connection.write('\r\n', undefined);
+    }
+    // UNTIL_CLOSE
+    if (head !== '') this.#connection.write(head, undefined);
+    return this.#connection.write(chunk, undefined);
   }
 
   onceDrain(fn: () => void): void {
-    this.#res.once('drain', fn);
+    this.#connection.onceDrain(fn);
   }
 
   end(trailers?: HeaderMap): void {
-    if (trailers !== undefined && this.#chunked && trailers.size > 0) this.#res.addTrailers(trailers.toObject());
-    this.#res.end();
+    if (this.responseDone) return;
+    if (!this.#headersSent) throw new Error('response ended before its headers');
+    const head = this.#heldHead;
+    this.#heldHead = undefined;
+    const framing = this.#framing;
+    if (framing === CHUNKED) {
+      this.#ended = true;
+      this.#connection.write(`${head ?? ''}${lastChunk(trailers?.toFlat())}`, this);
+      return;
+    }
+    if (this.#ended) {
+      // LENGTH: the last body bytes went out with this stream as their callback.
+      if (head !== undefined) this.#connection.write(head, this);
+      return;
+    }
+    this.#ended = true;
+    if (framing === LENGTH && this.#bytesSent < this.#length) {
+      // Fewer bytes than declared: the client would wait for the rest forever.
+      this.reset();
+      return;
+    }
+    if (framing === UNTIL_CLOSE) this.#keepAlive = false;
+    this.#connection.write(head ?? '', this);
   }
+
+  /** The socket write carrying the response's last bytes completed. */
+  readonly afterLastWrite = (err?: Error | null): void => {
+    if (this.responseDone) return;
+    if (err) return; // 'close' follows and ends the exchange as not completed
+    this.responseDone = true;
+    this.#connection.responseFinished(this, this.#keepAlive);
+  };
 
   reset(): void {
     // Closing the connection is HTTP/1's only way to abort a response.
-    this.#res.destroy();
-    this.#socket.destroy();
+    this.#ended = true;
+    this.#connection.destroy();
   }
 
   onClose(fn: (completed: boolean) => void): void {
-    this.#res.once('close', () => fn(this.#res.writableFinished));
+    this.#onClose = fn;
+  }
+
+  /** The exchange is over: `completed` = the whole response was handed to the kernel. */
+  closed(completed: boolean): void {
+    if (this.#closeNotified) return;
+    this.#closeNotified = true;
+    this.responseDone = true;
+    this.#onClose?.(completed);
   }
 }

@@ -5,7 +5,10 @@
  */
 import type { UpstreamCluster, UpstreamHost } from '../../api/upstream.ts';
 import type { HttpConnectionPool } from './upstream-exchange.ts';
-import { Http1Pool } from './http1-pool.ts';
+
+import { UndiciHttp1Pool } from './undici-http1-pool.ts';
+const Http1Pool = UndiciHttp1Pool; // TEMP
+import { useNodeHttp1 } from '../../protocol/http1/codec-choice.ts';
 import { Http2Pool } from './http2-pool.ts';
 
 export type UpstreamProtocol = 'HTTP/1.1' | 'HTTP/2';
@@ -38,7 +41,7 @@ export class HttpPoolManager {
       pool =
         protocol === 'HTTP/2'
           ? new Http2Pool(cluster, host, { idleTimeoutMs: s.idleTimeoutMs, maxConnections: s.maxConnections })
-          : new Http1Pool(cluster, host, s);
+          : new (useNodeHttp1() ? UndiciHttp1Pool : Http1Pool)(cluster, host, s);
       byProtocol.set(protocol, pool);
       this.#all.add(pool);
     }

@@ -15,7 +15,9 @@ import { RouteTable } from '../../../router/route-table.ts';
 import type { MetricsRegistry } from '../../../metrics/metrics-registry.ts';
 import { downstreamListenerMetrics, downstreamProxyMetrics } from '../../../metrics/metric-bundles.ts';
 import { MIGRATION_KEY, type MigrationProvider } from '../../../network/migration.ts';
-import { Http1Server, DEFAULT_HTTP1_LIMITS } from '../../../protocol/http1/http1-server.ts';
+import { Http1Server, DEFAULT_HTTP1_LIMITS, type Http1ConnectionControl } from '../../../protocol/http1/http1-server.ts';
+import { NodeHttp1Server } from '../../../protocol/http1/node-http1-server.ts';
+import { useNodeHttp1 } from '../../../protocol/http1/codec-choice.ts';
 import { Http2Server } from '../../../protocol/http2/http2-server.ts';
 import { sniffHttpProtocol } from '../../../protocol/sniff.ts';
 import { Cluster } from '../../../upstream/cluster.ts';
@@ -39,7 +41,7 @@ interface ParsedProxy {
 
 /** The codecs of one filter entry, made on its first connection. */
 interface Codecs {
-  http1: Http1Server;
+  http1: { accept(socket: Socket): Http1ConnectionControl };
   http2: Http2Server;
 }
 
@@ -114,7 +116,10 @@ function codecs(parsed: ParsedProxy): Codecs {
     const ctx = parsed.context;
     const onRequest = (stream: ConstructorParameters<typeof ProxyStream>[1]): void => new ProxyStream(ctx, stream).start();
     c = {
-      http1: new Http1Server({ onRequest, onUpgrade: (head, socket, first) => tunnelUpgrade(ctx, head, socket, first) }, ctx.logger),
+      http1: new (useNodeHttp1() ? NodeHttp1Server : Http1Server)(
+        { onRequest, onUpgrade: (head, socket, first) => tunnelUpgrade(ctx, head, socket, first) },
+        ctx.logger,
+      ),
       http2: new Http2Server(onRequest, ctx.logger),
     };
     codecsOf.set(parsed, c);
@@ -122,17 +127,17 @@ function codecs(parsed: ParsedProxy): Codecs {
   return c;
 }
 
-function serveHttp1(http: Http1Server, connection: Connection, socket: Socket): void {
-  connection.onDrain(() => http.drain(socket));
+function serveHttp1(http: Codecs['http1'], connection: Connection, socket: Socket): void {
+  const control = http.accept(socket);
+  connection.onDrain(() => control.drain());
   const provider: MigrationProvider = {
-    worthWaiting: () => http.isIdle(socket),
+    worthWaiting: () => control.isIdle(),
     prepareMigration: () => {
-      const m = http.prepareMigration(socket);
+      const m = control.prepareMigration();
       return m === undefined ? undefined : { kind: 'http1', extraSockets: [], commit: m.commit, abort: m.abort };
     },
   };
   connection.state.set(MIGRATION_KEY, provider);
-  http.accept(socket);
 }
 
 function serveHttp2(http: Http2Server, connection: Connection, socket: Socket): void {

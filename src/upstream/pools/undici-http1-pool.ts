@@ -1,5 +1,5 @@
 /**
- * @module upstream/pools/http1-pool
+ * @module upstream/pools/undici-http1-pool
  * HTTP/1.1 keep-alive connections to one upstream host, on undici's Pool (its llhttp
  * parser and `dispatch` API measured fastest of the Node clients here). Connections are
  * opened by the cluster (connect timeout, circuit breaker, connection metrics), kept
@@ -35,7 +35,7 @@ export interface Http1PoolOptions {
   maxConnections: number;
 }
 
-export class Http1Pool implements HttpConnectionPool {
+export class UndiciHttp1Pool implements HttpConnectionPool {
   readonly #pool: Pool;
 
   constructor(cluster: UpstreamCluster, host: UpstreamHost, options: Http1PoolOptions) {
