@@ -66,6 +66,26 @@ export interface DownstreamConnectionOptions {
   onBytes?: ((read: number, written: number) => void) | undefined;
 }
 
+const OWNER = Symbol('mosnode.connection');
+type OwnedSocket = Socket & { [OWNER]: DownstreamConnection };
+
+// Socket listeners shared by every connection, instead of five closures each: `this` is the socket.
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[OWNER].onSocketData(chunk);
+}
+function onSocketEnd(this: OwnedSocket): void {
+  this[OWNER].onSocketEnd();
+}
+function onSocketDrain(this: OwnedSocket): void {
+  this[OWNER].onSocketDrain();
+}
+function onSocketError(this: OwnedSocket): void {
+  this[OWNER].onSocketError();
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[OWNER].onSocketClose();
+}
+
 export class DownstreamConnection implements Connection {
   readonly id = nextConnectionId++;
   readonly listenerName: string;
@@ -87,9 +107,10 @@ export class DownstreamConnection implements Connection {
   #readDisableCount = 0;
   #closeEvent: ConnectionEvent | undefined;
   #closeEmitted = false;
-  #closeListeners: Array<(event: ConnectionEvent) => void> = [];
-  #writableListeners: Array<() => void> = [];
-  #drainListeners: Array<() => void> = [];
+  // Made on first use: most connections never need some of them (10k idle ones add up).
+  #closeListeners: Array<(event: ConnectionEvent) => void> | undefined;
+  #writableListeners: Array<() => void> | undefined;
+  #drainListeners: Array<() => void> | undefined;
   #draining = false;
 
   constructor(socket: Socket, options: DownstreamConnectionOptions) {
@@ -111,11 +132,12 @@ export class DownstreamConnection implements Connection {
     if (options.idleTimeoutMs) {
       socket.setTimeout(options.idleTimeoutMs, () => this.close('NoFlush', 'IdleTimeout'));
     }
-    socket.on('data', this.#onData);
-    socket.on('end', this.#onEnd);
-    socket.on('drain', this.#onDrain);
-    socket.on('error', this.#onError);
-    socket.on('close', this.#onSocketClose);
+    (socket as OwnedSocket)[OWNER] = this;
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('drain', onSocketDrain);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
   }
 
   get bytesRead(): number {
@@ -199,12 +221,12 @@ export class DownstreamConnection implements Connection {
   }
 
   onWritable(listener: () => void): void {
-    this.#writableListeners.push(listener);
+    (this.#writableListeners ??= []).push(listener);
   }
 
   onDrain(listener: () => void): void {
     if (this.#draining) queueMicrotask(listener);
-    else this.#drainListeners.push(listener);
+    else (this.#drainListeners ??= []).push(listener);
   }
 
   get draining(): boolean {
@@ -253,8 +275,8 @@ export class DownstreamConnection implements Connection {
     if (this.#draining || this.#closed) return;
     this.#draining = true;
     const listeners = this.#drainListeners;
-    this.#drainListeners = [];
-    for (const listener of listeners) listener();
+    this.#drainListeners = undefined;
+    for (const listener of listeners ?? []) listener();
   }
 
   onClose(listener: (event: ConnectionEvent) => void): void {
@@ -263,7 +285,7 @@ export class DownstreamConnection implements Connection {
       queueMicrotask(() => listener(this.#closeEvent ?? 'RemoteClose'));
       return;
     }
-    this.#closeListeners.push(listener);
+    (this.#closeListeners ??= []).push(listener);
   }
 
   detachSocket(): Socket {
@@ -271,37 +293,38 @@ export class DownstreamConnection implements Connection {
     const s = this.#socket;
     // Paused, so no byte flows before the new owner listens; it calls resume().
     s.pause();
-    s.off('data', this.#onData);
-    s.off('end', this.#onEnd);
-    s.off('drain', this.#onDrain);
+    s.off('data', onSocketData);
+    s.off('end', onSocketEnd);
+    s.off('drain', onSocketDrain);
     s.setTimeout(0);
     DETACHED_FROM.set(s, this);
     return s;
   }
 
   // After close() (FlushWrite keeps reading until the peer's FIN) filters hear nothing more.
-  #onData = (chunk: Buffer): void => {
+  /** Socket 'data' (through onSocketData). */
+  onSocketData(chunk: Buffer): void {
     if (this.#onBytes !== undefined) {
       this.#reportedRead += chunk.length;
       this.#onBytes(chunk.length, 0);
     }
     if (!this.#closed) this.filterManager.onRead(chunk, false);
-  };
+  }
 
-  #onEnd = (): void => {
+  onSocketEnd(): void {
     if (!this.#closed) this.filterManager.onRead(Buffer.alloc(0), true);
-  };
+  }
 
-  #onDrain = (): void => {
-    for (const listener of this.#writableListeners) listener();
-  };
+  onSocketDrain(): void {
+    for (const listener of this.#writableListeners ?? []) listener();
+  }
 
-  #onError = (_err: Error): void => {
+  onSocketError(): void {
     // 'close' follows every error; the reason is kept for the close event.
     if (!this.#closed) this.#markClosed('RemoteClose');
-  };
+  }
 
-  #onSocketClose = (): void => {
+  onSocketClose(): void {
     if (this.#onBytes !== undefined && !MIGRATED_SOCKETS.has(this.#socket)) {
       // What a detached owner, or a listener filter's peek, moved without us seeing it.
       const read = this.#socket.bytesRead - this.#reportedRead;
@@ -310,7 +333,7 @@ export class DownstreamConnection implements Connection {
     }
     if (!this.#closed) this.#markClosed('RemoteClose');
     this.#emitClose();
-  };
+  }
 
   #markClosed(event: ConnectionEvent): void {
     this.#closed = true;
@@ -322,7 +345,7 @@ export class DownstreamConnection implements Connection {
     if (this.#closeEmitted) return;
     this.#closeEmitted = true;
     const listeners = this.#closeListeners;
-    this.#closeListeners = [];
-    for (const listener of listeners) listener(this.#closeEvent ?? 'RemoteClose');
+    this.#closeListeners = undefined;
+    for (const listener of listeners ?? []) listener(this.#closeEvent ?? 'RemoteClose');
   }
 }

@@ -60,6 +60,9 @@ for (let c = 0; c < 6; c++) {
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 
+/** Longer than any method we could forward (RFC 9112 §3: 501). */
+const MAX_METHOD_LENGTH = 64;
+
 /** Bytes as a latin1 string (HTTP field bytes map 1:1, as node:http does). */
 function latin1(buf: Buffer, start: number, end: number): string {
   return buf.latin1Slice(start, end);
@@ -110,6 +113,8 @@ export interface Framing {
   upgrade: boolean;
   /** Expect: 100-continue was sent. */
   expectContinue: boolean;
+  /** A Host header was seen (requests only). */
+  hostSeen: boolean;
 }
 
 export interface RequestHeadFields extends Framing {
@@ -120,7 +125,7 @@ export interface RequestHeadFields extends Framing {
   http10: boolean;
   /** [name, value, ...], lower-case names, values without surrounding whitespace. */
   headers: string[];
-  /** The body is chunked (else `contentLength` bytes, 0 when none). */
+  /** The body is chunked (else `contentLength` bytes; none when -1 or 0). */
   chunked: boolean;
 }
 
@@ -139,6 +144,7 @@ function newFraming(): Framing {
     connectionUpgrade: false,
     upgrade: false,
     expectContinue: false,
+    hostSeen: false,
   };
 }
 
@@ -151,6 +157,7 @@ export function parseRequestHead(buf: Buffer, start: number, headEnd: number): R
   // method SP
   while (TOKEN[buf[pos]!] !== 0) pos++;
   if (pos === start || buf[pos] !== SP) throw new Http1ParseError('HPE_INVALID_METHOD', 'invalid request method');
+  if (pos - start > MAX_METHOD_LENGTH) throw new Http1ParseError('HPE_INVALID_METHOD', 'request method too long', 501);
   const method = latin1(buf, start, pos);
   const targetStart = ++pos;
   while (TARGET[buf[pos]!] === 1) pos++;
@@ -273,6 +280,13 @@ function parseHeaderLines(buf: Buffer, pos: number, headEnd: number, framing: Fr
       case 7:
         if (name === 'upgrade') framing.upgrade = true;
         break;
+      case 4:
+        // Two Host lines: which one routes is ambiguous (RFC 9112 §3.2: 400).
+        if (request && name === 'host') {
+          if (framing.hostSeen) throw new Http1ParseError('HPE_DUPLICATE_HOST', 'more than one Host header');
+          framing.hostSeen = true;
+        }
+        break;
       case 6:
         if (name === 'expect' && value.toLowerCase() === '100-continue') framing.expectContinue = true;
         break;
@@ -334,6 +348,7 @@ const CHUNK_DATA_LF = 6;
 const TRAILER = 7;
 const UNTIL_CLOSE = 8;
 const DONE = 9;
+const CHUNK_SIZE_WS = 10;
 
 /** Longest chunk size line (size + extensions) accepted. */
 const MAX_CHUNK_LINE = 4096;
@@ -361,6 +376,7 @@ export class BodyDecoder {
   }
 
   static length(n: number): BodyDecoder {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`invalid body length: ${n}`);
     return new BodyDecoder(n === 0 ? DONE : LENGTH, n, 0);
   }
 
@@ -409,8 +425,10 @@ export class BodyDecoder {
             throw new Http1ParseError('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size');
           } else if (c === CR) {
             this.#state = CHUNK_SIZE_LF;
-          } else if (c === 59 /* ; */ || c === SP || c === HTAB) {
+          } else if (c === 59 /* ; */) {
             this.#state = CHUNK_EXT;
+          } else if (c === SP || c === HTAB) {
+            this.#state = CHUNK_SIZE_WS;
           } else {
             throw new Http1ParseError('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size');
           }
@@ -418,7 +436,17 @@ export class BodyDecoder {
           this.#countLine();
           break;
         }
+        case CHUNK_SIZE_WS: {
+          // Whitespace after the size is allowed only before an extension (BWS ";").
+          const c = buf[pos]!;
+          if (c === 59) this.#state = CHUNK_EXT;
+          else if (c !== SP && c !== HTAB) throw new Http1ParseError('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size');
+          pos++;
+          this.#countLine();
+          break;
+        }
         case CHUNK_EXT: {
+          // Extensions are skipped, not validated: bodies are re-framed, never passed on raw.
           const c = buf[pos]!;
           if (c === CR) this.#state = CHUNK_SIZE_LF;
           else if (VALUE[c] !== 1) throw new Http1ParseError('HPE_INVALID_CHUNK_SIZE', 'invalid chunk extension');
@@ -474,7 +502,8 @@ export class BodyDecoder {
       const i = all.indexOf('\r\n\r\n');
       endAt = i === -1 ? -1 : i + 4;
     }
-    if (endAt === -1 ? all.length > this.#maxTrailerBytes : endAt - 2 > this.#maxTrailerBytes) {
+    // Incomplete: up to 3 bytes of the closing CRLF CRLF may be in hand, on top of the limit.
+    if (endAt === -1 ? all.length > this.#maxTrailerBytes + 3 : endAt - 2 > this.#maxTrailerBytes) {
       throw new Http1ParseError('HPE_HEADER_OVERFLOW', 'trailers too large', 431);
     }
     if (endAt === -1) {
