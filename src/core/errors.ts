@@ -22,6 +22,8 @@ export const ErrorCodes = {
   MOSN_ERR_UPSTREAM_CONNECT: 'connecting to an upstream host failed',
   MOSN_ERR_UPSTREAM_CONNECT_TIMEOUT: 'connecting to an upstream host timed out',
   MOSN_ERR_UPSTREAM_OVERFLOW: "the cluster's circuit breaker (max_connections) is open",
+  MOSN_ERR_UPSTREAM_RESET: 'the upstream connection closed before the response ended',
+  MOSN_ERR_UPSTREAM_REQUEST_BODY: 'a streamed request body did not match its content-length',
   MOSN_ERR_LOG_FILE: 'the log file could not be opened',
   MOSN_ERR_CLUSTER_UNKNOWN: 'no cluster has that name',
   MOSN_ERR_PID_FILE: 'the pid file could not be read or written',

@@ -5,9 +5,8 @@
  */
 import type { UpstreamCluster, UpstreamHost } from '../../api/upstream.ts';
 import type { HttpConnectionPool } from './upstream-exchange.ts';
-
+import { Http1Pool } from './http1-pool.ts';
 import { UndiciHttp1Pool } from './undici-http1-pool.ts';
-const Http1Pool = UndiciHttp1Pool; // TEMP
 import { useNodeHttp1 } from '../../protocol/http1/codec-choice.ts';
 import { Http2Pool } from './http2-pool.ts';
 

@@ -1,6 +1,7 @@
 /**
  * @module upstream/pools/undici-http1-pool
- * HTTP/1.1 keep-alive connections to one upstream host, on undici's Pool (its llhttp
+ * The undici HTTP/1.1 pool, kept as the fallback of mosnode's own (http1-pool.ts) behind
+ * MOSNODE_HTTP1_CODEC=node. HTTP/1.1 keep-alive connections to one upstream host, on undici's Pool (its llhttp
  * parser and `dispatch` API measured fastest of the Node clients here). Connections are
  * opened by the cluster (connect timeout, circuit breaker, connection metrics), kept
  * alive for less time than typical upstream keep-alive, and recycled after
@@ -18,6 +19,7 @@ import type {
   UpstreamRequestHead,
   UpstreamResponseHandler,
 } from './upstream-exchange.ts';
+import type { Http1PoolOptions } from './http1-pool.ts';
 
 /**
  * Idle keep-alive connections close after this long when the cluster sets no
@@ -25,15 +27,6 @@ import type {
  * idle connection, and a request never lands on a socket the upstream just closed.
  */
 const DEFAULT_KEEP_ALIVE_MS = 4_000;
-
-export interface Http1PoolOptions {
-  /** ms; undefined = DEFAULT_KEEP_ALIVE_MS. */
-  idleTimeoutMs: number | undefined;
-  /** 0 = unlimited. */
-  maxRequestsPerConnection: number;
-  /** Infinity = unlimited. */
-  maxConnections: number;
-}
 
 export class UndiciHttp1Pool implements HttpConnectionPool {
   readonly #pool: Pool;
