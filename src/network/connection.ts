@@ -64,6 +64,8 @@ export interface DownstreamConnectionOptions {
    * connections move before they close; bytes a detached owner moved are reported at close.
    */
   onBytes?: ((read: number, written: number) => void) | undefined;
+  /** Called once when the connection has closed, before its onClose listeners. */
+  onClosed?: ((connection: DownstreamConnection) => void) | undefined;
 }
 
 const OWNER = Symbol('mosnode.connection');
@@ -102,6 +104,7 @@ export class DownstreamConnection implements Connection {
   #reportedRead = 0;
   #reportedWritten = 0;
   readonly #onBytes: ((read: number, written: number) => void) | undefined;
+  readonly #onClosed: ((connection: DownstreamConnection) => void) | undefined;
   #closed = false;
   #detached = false;
   #readDisableCount = 0;
@@ -117,6 +120,7 @@ export class DownstreamConnection implements Connection {
     this.#socket = socket;
     this.listenerName = options.listenerName;
     this.#onBytes = options.onBytes;
+    this.#onClosed = options.onClosed;
     this.state = options.state ?? new Map();
     const remoteIp = options.remote?.ip ?? normalizeIp(socket.remoteAddress ?? '');
     this.remoteIp = remoteIp;
@@ -344,6 +348,7 @@ export class DownstreamConnection implements Connection {
   #emitClose(): void {
     if (this.#closeEmitted) return;
     this.#closeEmitted = true;
+    this.#onClosed?.(this);
     const listeners = this.#closeListeners;
     this.#closeListeners = undefined;
     for (const listener of listeners ?? []) listener(this.#closeEvent ?? 'RemoteClose');

@@ -12,16 +12,17 @@ export class NetworkFilterManager {
   readonly #connection: Connection;
   readonly #onFilterError: (err: unknown, filter: unknown) => void;
   readonly #readFilters: ReadFilter[] = [];
-  readonly #writeFilters: WriteFilter[] = [];
-  /** Per read filter: has onNewConnection run yet. */
-  readonly #initialized: boolean[] = [];
+  // Made on first use (most connections have no write filter and never hold an event).
+  #writeFilters: WriteFilter[] | undefined;
+  /** Read filters [0, #initialized) have run onNewConnection (always a prefix of the chain). */
+  #initialized = 0;
   /** Reading is held while a filter has stopped the chain in onNewConnection. */
   #heldForInit = false;
   /**
    * Events that reached a filter not yet set up (bytes a listener filter handed to
    * `start()`): replayed from that filter on once the chain has continued.
    */
-  readonly #heldEvents: Array<{ from: number; data: Buffer; endStream: boolean }> = [];
+  #heldEvents: Array<{ from: number; data: Buffer; endStream: boolean }> | undefined;
 
   constructor(connection: Connection, onFilterError: (err: unknown, filter: unknown) => void) {
     this.#connection = connection;
@@ -33,13 +34,14 @@ export class NetworkFilterManager {
   }
 
   get hasWriteFilters(): boolean {
-    return this.#writeFilters.length > 0;
+    return this.#writeFilters !== undefined;
   }
 
   addReadFilter(filter: ReadFilter): void {
     const index = this.#readFilters.length;
     this.#readFilters.push(filter);
-    this.#initialized.push(false);
+    // Only a filter that asks for callbacks gets them: two closures per connection otherwise.
+    if (filter.initializeReadFilterCallbacks === undefined) return;
     const callbacks: ReadFilterCallbacks = {
       connection: this.#connection,
       continueReading: () => this.#continueFrom(index + 1),
@@ -48,11 +50,11 @@ export class NetworkFilterManager {
         if (!this.#connection.closed) this.#runRead(index + 1, data, endStream);
       },
     };
-    filter.initializeReadFilterCallbacks?.(callbacks);
+    filter.initializeReadFilterCallbacks(callbacks);
   }
 
   addWriteFilter(filter: WriteFilter): void {
-    this.#writeFilters.push(filter);
+    (this.#writeFilters ??= []).push(filter);
   }
 
   /** Runs onNewConnection through the chain, stopping at the first `Stop`. */
@@ -68,9 +70,9 @@ export class NetworkFilterManager {
   #runRead(start: number, data: Buffer, endStream: boolean): void {
     const filters = this.#readFilters;
     for (let i = start; i < filters.length; i++) {
-      if (!this.#initialized[i]) {
+      if (i >= this.#initialized) {
         // An earlier filter has not continued yet: keep the event for the rest of the chain.
-        this.#heldEvents.push({ from: i, data, endStream });
+        (this.#heldEvents ??= []).push({ from: i, data, endStream });
         return;
       }
       let status: FilterStatus;
@@ -86,7 +88,7 @@ export class NetworkFilterManager {
 
   /** Passes outgoing bytes through the write filters; false = a filter stopped them. */
   onWrite(data: Buffer, endStream: boolean): boolean {
-    for (const filter of this.#writeFilters) {
+    for (const filter of this.#writeFilters ?? []) {
       let status: FilterStatus;
       try {
         status = filter.onWrite(data, endStream);
@@ -102,8 +104,8 @@ export class NetworkFilterManager {
   #continueFrom(start: number): void {
     const filters = this.#readFilters;
     for (let i = start; i < filters.length; i++) {
-      if (this.#initialized[i]) continue;
-      this.#initialized[i] = true;
+      if (i < this.#initialized) continue;
+      this.#initialized = i + 1;
       let status: FilterStatus = 'Continue';
       try {
         status = filters[i]!.onNewConnection?.() ?? 'Continue';
@@ -122,7 +124,9 @@ export class NetworkFilterManager {
         return;
       }
     }
-    for (const { from, data, endStream } of this.#heldEvents.splice(0)) {
+    const held = this.#heldEvents;
+    this.#heldEvents = undefined;
+    for (const { from, data, endStream } of held ?? []) {
       if (this.#connection.closed) return;
       this.#runRead(from, data, endStream);
     }

@@ -81,6 +81,7 @@ export class Listener {
     this.#handlers = handlers;
     this.#logger = logger.child({ listener: config.name });
     this.#stats = stats;
+    this.#onBytes = stats && ((read, written) => stats.onBytes(read, written));
     this.#directory = directory;
     directory?.add(this);
     // pauseOnConnect: no byte is read before the filters are in place.
@@ -353,6 +354,16 @@ export class Listener {
     return target;
   }
 
+  // One of each per listener, not per connection (10k idle connections add up).
+  readonly #onBytes: ((read: number, written: number) => void) | undefined;
+  readonly #onFilterError = (err: unknown, conn: DownstreamConnection): void => {
+    this.#logger.error({ err: describeError(err), connection: conn.id }, 'network filter threw; connection closed');
+  };
+  readonly #onConnectionClosed = (connection: DownstreamConnection): void => {
+    this.#connections.delete(connection);
+    this.#stats?.onConnectionClose(MIGRATED_SOCKETS.has(connection.socket));
+  };
+
   #createConnection(socket: Socket, filtered: ListenerFilterResult | undefined, adopted = false): void {
     const connection = new DownstreamConnection(socket, {
       listenerName: this.name,
@@ -360,17 +371,12 @@ export class Listener {
       state: filtered?.state,
       remote: filtered?.remote,
       originalDestination: filtered?.originalDestination,
-      onBytes: this.#stats && ((read, written) => this.#stats!.onBytes(read, written)),
-      onFilterError: (err, conn) => {
-        this.#logger.error({ err: describeError(err), connection: conn.id }, 'network filter threw; connection closed');
-      },
+      onBytes: this.#onBytes,
+      onFilterError: this.#onFilterError,
+      onClosed: this.#onConnectionClosed,
     });
     this.#connections.add(connection);
     this.#stats?.onConnectionOpen(adopted);
-    connection.onClose(() => {
-      this.#connections.delete(connection);
-      this.#stats?.onConnectionClose(MIGRATED_SOCKETS.has(socket));
-    });
     try {
       this.#handlers.installNetworkFilters(connection);
     } catch (err) {

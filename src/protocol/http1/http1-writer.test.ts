@@ -8,7 +8,6 @@ import { test, describe, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { STATUS_CODES } from 'node:http';
 import {
-  COALESCE_LIMIT,
   InvalidHeaderError,
   chunkHeader,
   httpDate,
@@ -177,7 +176,7 @@ describe('chunk framing', () => {
       [16, '10\r\n'],
       [255, 'ff\r\n'],
       [4096, '1000\r\n'],
-      [COALESCE_LIMIT, '4000\r\n'],
+      [16384, '4000\r\n'],
       [65535, 'ffff\r\n'],
       [0x7fffffff, '7fffffff\r\n'],
     ];
