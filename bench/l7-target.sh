@@ -11,6 +11,7 @@
 #   PROCESSOR=N          written as servers[0].processor (worker processes). With N > 1 the
 #                        harness still reads CPU and RSS of this pid only (the master);
 #                        compare req/s.
+#   NODE_FLAGS="..."     extra node flags for mosnode (e.g. --max-semi-space-size=8).
 #   PROFILE=DIR          runs node with --cpu-prof into DIR (a .cpuprofile per process,
 #                        written when mosnode exits; open it in Chrome DevTools).
 set -euo pipefail
@@ -68,6 +69,8 @@ JSON
 esac
 
 NODE_ARGS=()
+# Extra node flags for mosnode, e.g. NODE_FLAGS="--max-semi-space-size=8" (investigations).
+[[ -n ${NODE_FLAGS:-} ]] && read -r -a NODE_ARGS <<<"$NODE_FLAGS"
 if [[ -n ${PROFILE:-} ]]; then
   mkdir -p "$PROFILE"
   NODE_ARGS+=(--cpu-prof "--cpu-prof-dir=$PROFILE")

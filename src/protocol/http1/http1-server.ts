@@ -31,7 +31,7 @@ import {
   type BodySink,
   type RequestHeadFields,
 } from './http1-parser.ts';
-import { COALESCE_LIMIT, chunkHeader, httpDate, joinHeadAndBody, lastChunk, serializeHeaderLines, statusLine } from './http1-writer.ts';
+import { COALESCE_LIMIT, InvalidHeaderError, chunkHeader, httpDate, joinHeadAndBody, lastChunk, serializeHeaderLines, statusLine } from './http1-writer.ts';
 
 /** Idle keep-alive connections are closed at random moments within this window of a drain. */
 const IDLE_CLOSE_SPREAD_MS = 2_000;
@@ -221,7 +221,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     const closeIfIdle = (): void => {
       if (this.#closed || this.#stream !== undefined) return; // the response will close it
       const idleFor = Date.now() - this.#lastActiveAt;
-      if (idleFor >= DRAIN_IDLE_MS && this.#pending === undefined) this.#socket.end();
+      if (idleFor >= DRAIN_IDLE_MS && this.#pending === undefined) this.#closeIdle();
       else setTimeout(closeIfIdle, Math.max(10, DRAIN_IDLE_MS - idleFor)).unref();
     };
     setTimeout(closeIfIdle, Math.random() * IDLE_CLOSE_SPREAD_MS).unref();
@@ -281,7 +281,17 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
         this.#scanFrom = 0;
         const head = parseRequestHead(buf, pos, headEnd);
         pos = headEnd;
-        if (!this.#startRequest(head, buf, pos)) return;
+        const stream = this.#startRequest(head, buf, pos);
+        if (stream === undefined) return;
+        // Body bytes that came with the head go to the reader first, so a handler that
+        // answers at once knows the request is whole (and keeps the connection).
+        const newBody = this.#body;
+        if (newBody !== undefined) {
+          pos = newBody.push(buf, pos, end, this);
+          if (newBody.done) this.#endBody(newBody);
+        }
+        this.#server.handlers.onRequest(stream);
+        if (this.#closed) return;
       }
     } catch (err) {
       this.#refuse(err);
@@ -297,8 +307,8 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     }
   }
 
-  /** Starts one request; false when the socket was handed over or closed. */
-  #startRequest(head: RequestHeadFields, buf: Buffer, pos: number): boolean {
+  /** Starts one request (the handler is called by the caller); undefined when the socket was handed over. */
+  #startRequest(head: RequestHeadFields, buf: Buffer, pos: number): Http1ServerStream | undefined {
     const server = this.#server;
     server.disarmDeadline(this);
     this.#lastActiveAt = Date.now();
@@ -307,7 +317,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     }
     if (head.connectionUpgrade && head.upgrade) {
       this.#handOver(head, buf.subarray(pos));
-      return false;
+      return undefined;
     }
     const hasBody = head.chunked || head.contentLength > 0;
     const stream = new Http1ServerStream(this, head, hasBody ? new RequestBody(this) : undefined);
@@ -317,8 +327,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
       // node:http's behaviour: the client may send the body at once.
       if (head.expectContinue && !head.http10) this.#socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
     }
-    server.handlers.onRequest(stream);
-    return !this.#closed;
+    return stream;
   }
 
   #handOver(head: RequestHeadFields, firstBytes: Buffer): void {
@@ -397,7 +406,15 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     // that half-close after a request and still wait for the answer are rare): the
     // exchange ends unanswered. An idle connection just closes.
     if (this.#stream !== undefined) this.#socket.destroy();
-    else this.#socket.end();
+    else this.#closeIdle();
+  }
+
+  /** Sends our FIN on an idle connection; a request that crosses it is not served (its answer could not arrive). */
+  #closeIdle(): void {
+    this.#closed = true;
+    this.#server.disarmDeadline(this);
+    this.#pending = undefined;
+    this.#socket.end();
   }
 
   onError(err: Error): void {
@@ -454,6 +471,12 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
       this.#closed = true;
       this.#server.disarmDeadline(this);
       this.#stream = undefined;
+      if (this.#body !== undefined) {
+        // Answered before its body came whole: the rest is never read, so its reader ends
+        // here (with an error only when someone listens for one: no uncaught exception).
+        this.#body = undefined;
+        abandonBody(stream.body as RequestBody | undefined);
+      }
       // Close after the writes; reading goes on so the client's last bytes do not cause a reset.
       this.#socket.end();
       this.#socket.resume();
@@ -486,6 +509,12 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     if (pending !== undefined) this.#process(pending, 0);
     if (!this.#holding && !this.#bodyFull && !this.#closed) this.#socket.resume();
   }
+}
+
+function abandonBody(reader: RequestBody | undefined): void {
+  if (reader === undefined || reader.destroyed || reader.readableEnded) return;
+  const err = Object.assign(new Error('the request body was not read: the response came first'), { code: 'ECONNRESET' });
+  reader.destroy(reader.listenerCount('error') > 0 ? err : undefined);
 }
 
 /** The request body as a stream; pulling more resumes the socket. */
@@ -533,6 +562,7 @@ class Http1ServerStream implements ServerStream {
   #heldHead: string | undefined;
   #bytesSent = 0;
   #ended = false;
+  #endCalled = false;
   /** The response has gone out whole (or the exchange ended otherwise). */
   responseDone = false;
   #onClose: ((completed: boolean) => void) | undefined;
@@ -593,9 +623,14 @@ class Http1ServerStream implements ServerStream {
     } else {
       const declared = headers.get('content-length');
       if (declared !== undefined) {
+        // Only what a client can read: digits, once (a filter may have set anything).
+        if (!/^[0-9]{1,15}$/.test(declared) || headers.getAll('content-length').length > 1) {
+          throw new InvalidHeaderError('ERR_INVALID_CHAR', `invalid content-length in the response: ${JSON.stringify(declared)}`);
+        }
         this.#framing = LENGTH;
         this.#length = Number(declared);
-        if (!Number.isSafeInteger(this.#length) || this.#length < 0) throw new Error(`invalid content-length: ${declared}`);
+        // A declared body that will never come: the client would read the next response as it.
+        if (endStream && this.#length > 0) keepAlive = false;
       } else if (endStream) {
         this.#framing = LENGTH;
         this.#length = 0;
@@ -666,8 +701,9 @@ class Http1ServerStream implements ServerStream {
   }
 
   end(trailers?: HeaderMap): void {
-    if (this.responseDone) return;
+    if (this.responseDone || this.#endCalled) return;
     if (!this.#headersSent) throw new Error('response ended before its headers');
+    this.#endCalled = true;
     const head = this.#heldHead;
     this.#heldHead = undefined;
     const framing = this.#framing;
@@ -700,6 +736,8 @@ class Http1ServerStream implements ServerStream {
   };
 
   reset(): void {
+    // A finished exchange no longer owns the connection (it may serve the next request).
+    if (this.#closeNotified) return;
     // Closing the connection is HTTP/1's only way to abort a response.
     this.#ended = true;
     this.#connection.destroy();
