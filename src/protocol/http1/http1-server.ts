@@ -511,10 +511,11 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   }
 }
 
+function ignoreError(): void {}
+
 function abandonBody(reader: RequestBody | undefined): void {
   if (reader === undefined || reader.destroyed || reader.readableEnded) return;
-  const err = Object.assign(new Error('the request body was not read: the response came first'), { code: 'ECONNRESET' });
-  reader.destroy(reader.listenerCount('error') > 0 ? err : undefined);
+  reader.destroy(Object.assign(new Error('the request body was not read: the response came first'), { code: 'ECONNRESET' }));
 }
 
 /** The request body as a stream; pulling more resumes the socket. */
@@ -524,6 +525,9 @@ class RequestBody extends Readable {
   constructor(connection: Http1Connection) {
     super();
     this.#connection = connection;
+    // The codec may fail a body nobody reads yet (a bad chunk, a client gone): never an
+    // uncaught exception. Readers that listen still get the error.
+    this.on('error', ignoreError);
   }
 
   override _read(): void {
@@ -703,13 +707,15 @@ class Http1ServerStream implements ServerStream {
   end(trailers?: HeaderMap): void {
     if (this.responseDone || this.#endCalled) return;
     if (!this.#headersSent) throw new Error('response ended before its headers');
+    const framing = this.#framing;
+    // Serialised first: invalid trailers throw before anything is marked ended.
+    const tail = framing === CHUNKED ? lastChunk(trailers?.toFlat()) : '';
     this.#endCalled = true;
     const head = this.#heldHead;
     this.#heldHead = undefined;
-    const framing = this.#framing;
     if (framing === CHUNKED) {
       this.#ended = true;
-      this.#connection.write(`${head ?? ''}${lastChunk(trailers?.toFlat())}`, this);
+      this.#connection.write(`${head ?? ''}${tail}`, this);
       return;
     }
     if (this.#ended) {
