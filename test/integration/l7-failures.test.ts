@@ -860,6 +860,10 @@ describe('limits and request smuggling', () => {
     ['request line garbage', `NOT A REQUEST\r\n\r\n${smuggled}`],
     ['a space inside the request target', `GET /a b HTTP/1.1\r\nHost: x\r\n\r\n${smuggled}`],
     ['a bare LF header line', `GET /a HTTP/1.1\r\nHost: x\nX-A: b\r\n\r\n${smuggled}`],
+    // Once made mosnode exit (the body failed before anyone read it); the control test below checks it still serves.
+    ['a bad chunk size in the same packet as the head', `POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n${smuggled}`],
+    ['whitespace inside a chunk size', `POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5 6\r\nhello\r\n0\r\n\r\n${smuggled}`],
+    ['two Host headers', `GET /a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n${smuggled}`],
   ];
   for (const [name, text] of cases) {
     test(`${name}: 400, connection closed, nothing reaches the upstream`, async () => {
