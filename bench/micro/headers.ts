@@ -1,11 +1,13 @@
 /**
- * Micro-benchmark cases: the header work of one proxied request, from node:http's raw
- * request headers to what undici gets for the upstream, and from undici's response
- * headers back to the downstream response head. Two request shapes: wrk's (Host only,
- * what the harness rows send) and a browser's (13 lines with a cookie).
+ * Micro-benchmark cases: the header work of one proxied request. mosnode's own HTTP/1.1
+ * codec (parse a request head from bytes, parse a response head, serialise a response
+ * head) next to the node:http + undici fallback (MOSNODE_HTTP1_CODEC=node): node:http's
+ * raw request headers to what undici gets for the upstream, and undici's response headers
+ * back to the downstream response head. Two request shapes: wrk's (Host only, what the
+ * harness rows send) and a browser's (13 lines with a cookie).
  *
- * Where the step is a private function of src/ (http1-server's requestHead, proxy-stream's
- * stripHopByHop, http1-pool's response conversion), the case performs the same HeaderMap
+ * Where the step is a private function of src/ (node-http1-server's requestHead,
+ * undici-http1-pool's response conversion), the case performs the same HeaderMap
  * calls in the same order; its `source` names the function to keep in step with. Run
  * through bench/micro/run.ts.
  */
@@ -15,6 +17,20 @@ import { HeaderMap } from '../../src/api/headers.ts';
 import { stripHopByHop } from '../../src/proxy/proxy-stream.ts';
 import { http2HeaderObject } from '../../src/protocol/http2/http2-server.ts';
 import type { MicroCase } from '../lib/micro.ts';
+import { findHeadEnd, parseRequestHead, parseResponseHead } from '../../src/protocol/http1/http1-parser.ts';
+import { serializeHeaderLines, statusLine } from '../../src/protocol/http1/http1-writer.ts';
+
+/** The bytes of a request whose headers are `raw`, as they arrive on the socket. */
+function requestBytes(raw: readonly string[]): Buffer {
+  let text = 'GET /catalog?page=3 HTTP/1.1\r\n';
+  for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  return Buffer.from(`${text}\r\n`, 'latin1');
+}
+
+function parseRequestBytes(bytes: Buffer): number {
+  const end = findHeadEnd(bytes, 0, 0, 65536);
+  return parseRequestHead(bytes, 0, end).headers.length;
+}
 
 const WRK_RAW = ['Host', '127.0.0.1:8030'];
 
@@ -44,7 +60,7 @@ const UPSTREAM_RESPONSE: Record<string, string | string[] | undefined> = {
   'cache-control': 'no-cache',
 };
 
-/** http1-server.ts requestHead() + the Http1ServerStream constructor's header steps. */
+/** node-http1-server.ts requestHead() + the Http1ServerStream constructor's header steps. */
 function http1RequestHead(raw: readonly string[]): { authority: string; headers: HeaderMap } {
   const headers = HeaderMap.fromRaw(raw);
   const authority = headers.get('host') ?? '';
@@ -56,7 +72,7 @@ function http1RequestHead(raw: readonly string[]): { authority: string; headers:
 /**
  * Everything mosnode does to a request's headers between node:http and undici: the
  * codec's head, hop-by-hop removal (ProxyStream start), x-forwarded-for/-proto
- * (#prepareUpstream), `te` (#send), and the flat array with `host` appended (Http1Pool.send).
+ * (#prepareUpstream), `te` (#send), and the flat array with `host` appended (UndiciHttp1Pool.send).
  */
 function requestPath(raw: readonly string[]): number {
   const { authority, headers } = http1RequestHead(raw);
@@ -72,7 +88,7 @@ function requestPath(raw: readonly string[]): number {
   return n;
 }
 
-/** http1-pool.ts Http1Exchange.onResponseStart(): undici's header record to a HeaderMap. */
+/** undici-http1-pool.ts Http1Exchange.onResponseStart(): undici's header record to a HeaderMap. */
 function responseFromUndici(headers: Record<string, string | string[] | undefined>): HeaderMap {
   const flat: string[] = [];
   for (const name in headers) {
@@ -102,6 +118,46 @@ function upstreamFlat(raw: readonly string[]): string[] {
 export const cases: MicroCase[] = [
   {
     group: 'headers',
+    name: 'own codec: parse request head from bytes, wrk request',
+    source: 'protocol/http1/http1-parser.ts findHeadEnd + parseRequestHead',
+    setup: () => {
+      const bytes = requestBytes(WRK_RAW);
+      return () => parseRequestBytes(bytes);
+    },
+  },
+  {
+    group: 'headers',
+    name: 'own codec: parse request head from bytes, browser request',
+    source: 'protocol/http1/http1-parser.ts findHeadEnd + parseRequestHead',
+    setup: () => {
+      const bytes = requestBytes(BROWSER_RAW);
+      return () => parseRequestBytes(bytes);
+    },
+  },
+  {
+    group: 'headers',
+    name: 'own codec: parse response head from bytes (6 lines)',
+    source: 'protocol/http1/http1-parser.ts parseResponseHead (upstream/pools/http1-pool.ts)',
+    setup: () => {
+      let text = 'HTTP/1.1 200 OK\r\n';
+      for (const [name, value] of Object.entries(UPSTREAM_RESPONSE)) text += `${name}: ${String(value)}\r\n`;
+      const bytes = Buffer.from(`${text}\r\n`, 'latin1');
+      return () => parseResponseHead(bytes, 0, findHeadEnd(bytes, 0, 0, 65536)).headers.length;
+    },
+  },
+  {
+    group: 'headers',
+    name: 'own codec: response head serialise (status line + validated lines)',
+    source: 'protocol/http1/http1-server.ts sendHeaders',
+    setup: () => {
+      const map = responseFromUndici(UPSTREAM_RESPONSE);
+      stripHopByHop(map);
+      const flat = map.toFlat();
+      return () => `${statusLine(200)}${serializeHeaderLines(flat)}\r\n`.length;
+    },
+  },
+  {
+    group: 'headers',
     name: 'HeaderMap.fromRaw, wrk request (1 line)',
     source: 'api/headers.ts HeaderMap.fromRaw',
     setup: () => () => HeaderMap.fromRaw(WRK_RAW).size,
@@ -115,19 +171,19 @@ export const cases: MicroCase[] = [
   {
     group: 'headers',
     name: 'request headers node:http -> undici, wrk request',
-    source: 'http1-server requestHead + proxy-stream stripHopByHop/#prepareUpstream/#send + http1-pool send',
+    source: 'node-http1-server requestHead + proxy-stream stripHopByHop/#prepareUpstream/#send + undici-http1-pool send',
     setup: () => () => requestPath(WRK_RAW),
   },
   {
     group: 'headers',
     name: 'request headers node:http -> undici, browser request',
-    source: 'http1-server requestHead + proxy-stream stripHopByHop/#prepareUpstream/#send + http1-pool send',
+    source: 'node-http1-server requestHead + proxy-stream stripHopByHop/#prepareUpstream/#send + undici-http1-pool send',
     setup: () => () => requestPath(BROWSER_RAW),
   },
   {
     group: 'headers',
     name: 'undici Request() validate + copy, browser request (upstream)',
-    source: 'undici lib/core/request.js, inside Http1Pool.send dispatch()',
+    source: 'undici lib/core/request.js, inside UndiciHttp1Pool.send dispatch()',
     setup: () => {
       const headers = upstreamFlat(BROWSER_RAW);
       const opts = { path: '/catalog?page=3', method: 'GET', headers, body: null, idempotent: false, blocking: false };
@@ -137,13 +193,13 @@ export const cases: MicroCase[] = [
   {
     group: 'headers',
     name: 'response headers undici -> HeaderMap (6 lines)',
-    source: 'upstream/pools/http1-pool.ts Http1Exchange.onResponseStart',
+    source: 'upstream/pools/undici-http1-pool.ts Http1Exchange.onResponseStart',
     setup: () => () => responseFromUndici(UPSTREAM_RESPONSE).size,
   },
   {
     group: 'headers',
     name: 'response head serialise: node:http ServerResponse + writeHead(flat)',
-    source: 'protocol/http1/http1-server.ts sendHeaders -> node:http _storeHeader',
+    source: 'protocol/http1/node-http1-server.ts sendHeaders -> node:http _storeHeader',
     setup: () => {
       const map = responseFromUndici(UPSTREAM_RESPONSE);
       stripHopByHop(map);

@@ -44,7 +44,7 @@ import type {
  * `idle_timeout`: below node's 5 s and nginx's 75 s, so we, not the upstream, close an
  * idle connection, and a request rarely lands on a socket the upstream just closed.
  */
-const DEFAULT_KEEP_ALIVE_MS = 4_000;
+export const DEFAULT_KEEP_ALIVE_MS = 4_000;
 
 /** Longest response head (status line and headers) accepted. */
 const MAX_HEAD_BYTES = 64 * 1024;

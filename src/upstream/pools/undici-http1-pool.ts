@@ -19,14 +19,8 @@ import type {
   UpstreamRequestHead,
   UpstreamResponseHandler,
 } from './upstream-exchange.ts';
-import type { Http1PoolOptions } from './http1-pool.ts';
+import { DEFAULT_KEEP_ALIVE_MS, type Http1PoolOptions } from './http1-pool.ts';
 
-/**
- * Idle keep-alive connections close after this long when the cluster sets no
- * `idle_timeout`: below node's 5 s and nginx's 75 s, so we, not the upstream, close an
- * idle connection, and a request never lands on a socket the upstream just closed.
- */
-const DEFAULT_KEEP_ALIVE_MS = 4_000;
 
 export class UndiciHttp1Pool implements HttpConnectionPool {
   readonly #pool: Pool;
