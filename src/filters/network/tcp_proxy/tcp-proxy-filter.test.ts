@@ -143,11 +143,12 @@ describe('tcp_proxy upstream reads into pooled buffers', () => {
     assert.equal(sharedBytePool.stats.doubleRelease, 0);
   });
 
-  test('small reads (a server writing 3000 B at a time) to a slow client: 8 MiB arrive intact', async () => {
+  test('small reads (a server writing 3000 B at a time) to a slow client: 24 MiB arrive intact', async () => {
     // Small reads are the dangerous case: a queued write of a few KiB leaves the client
     // socket under its high-water mark, so reading goes on while the write still holds
-    // the bytes. Without parking, the next read would overwrite them.
-    const payload = randomBytes(8 * MiB);
+    // the bytes. Without parking, the next read would overwrite them. 24 MiB: more than
+    // loopback's autotuned kernel buffers hold, so writes surely queue in the proxy.
+    const payload = randomBytes(24 * MiB);
     const server = await startTcpServer((s) => {
       let offset = 0;
       const next = (): void => {
