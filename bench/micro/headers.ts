@@ -6,10 +6,9 @@
  * back to the downstream response head. Two request shapes: wrk's (Host only, what the
  * harness rows send) and a browser's (13 lines with a cookie).
  *
- * Where the step is a private function of src/ (node-http1-server's requestHead,
- * undici-http1-pool's response conversion), the case performs the same HeaderMap
- * calls in the same order; its `source` names the function to keep in step with. Run
- * through bench/micro/run.ts.
+ * Where the step is a private function of src/ (node-http1-server's requestHead), the
+ * case performs the same HeaderMap calls in the same order; its `source` names the
+ * function to keep in step with. Run through bench/micro/run.ts.
  */
 import { createRequire } from 'node:module';
 import { ServerResponse, type IncomingMessage } from 'node:http';
@@ -17,6 +16,7 @@ import { HeaderMap } from '../../src/api/headers.ts';
 import { stripHopByHop } from '../../src/proxy/proxy-stream.ts';
 import { http2HeaderObject } from '../../src/protocol/http2/http2-server.ts';
 import type { MicroCase } from '../lib/micro.ts';
+import { headerMapFromUndici } from '../../src/upstream/pools/undici-http1-pool.ts';
 import { findHeadEnd, parseRequestHead, parseResponseHead } from '../../src/protocol/http1/http1-parser.ts';
 import { serializeHeaderLines, statusLine } from '../../src/protocol/http1/http1-writer.ts';
 
@@ -88,18 +88,6 @@ function requestPath(raw: readonly string[]): number {
   return n;
 }
 
-/** undici-http1-pool.ts Http1Exchange.onResponseStart(): undici's header record to a HeaderMap. */
-function responseFromUndici(headers: Record<string, string | string[] | undefined>): HeaderMap {
-  const flat: string[] = [];
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (typeof value === 'string') flat.push(name, value);
-    else for (const v of value) flat.push(name, v);
-  }
-  return new HeaderMap(flat);
-}
-
 const require = createRequire(import.meta.url);
 /** undici's request object (lib/core/request.js): validates and copies the headers given to dispatch(). */
 const UndiciRequest = require('undici/lib/core/request.js') as new (origin: string, opts: object, handler: object) => { headers: string[] };
@@ -150,7 +138,7 @@ export const cases: MicroCase[] = [
     name: 'own codec: response head serialise (status line + validated lines)',
     source: 'protocol/http1/http1-server.ts sendHeaders',
     setup: () => {
-      const map = responseFromUndici(UPSTREAM_RESPONSE);
+      const map = headerMapFromUndici(UPSTREAM_RESPONSE);
       stripHopByHop(map);
       const flat = map.toFlat();
       return () => `${statusLine(200)}${serializeHeaderLines(flat)}\r\n`.length;
@@ -193,15 +181,15 @@ export const cases: MicroCase[] = [
   {
     group: 'headers',
     name: 'response headers undici -> HeaderMap (6 lines)',
-    source: 'upstream/pools/undici-http1-pool.ts Http1Exchange.onResponseStart',
-    setup: () => () => responseFromUndici(UPSTREAM_RESPONSE).size,
+    source: 'upstream/pools/undici-http1-pool.ts headerMapFromUndici',
+    setup: () => () => headerMapFromUndici(UPSTREAM_RESPONSE).size,
   },
   {
     group: 'headers',
     name: 'response head serialise: node:http ServerResponse + writeHead(flat)',
     source: 'protocol/http1/node-http1-server.ts sendHeaders -> node:http _storeHeader',
     setup: () => {
-      const map = responseFromUndici(UPSTREAM_RESPONSE);
+      const map = headerMapFromUndici(UPSTREAM_RESPONSE);
       stripHopByHop(map);
       const flat = map.toFlat();
       return () => {
@@ -216,7 +204,7 @@ export const cases: MicroCase[] = [
     name: 'response head -> node:http2 object (h2 downstream)',
     source: 'protocol/http2/http2-server.ts http2HeaderObject',
     setup: () => {
-      const map = responseFromUndici(UPSTREAM_RESPONSE);
+      const map = headerMapFromUndici(UPSTREAM_RESPONSE);
       return () => http2HeaderObject(map, { ':status': 200 });
     },
   },

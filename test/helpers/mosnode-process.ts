@@ -159,7 +159,7 @@ export function killProcessesUsing(dir: string): void {
 /** Writes `config` (an object, or raw text) into a new temp folder and starts mosnode on it. */
 export async function startMosnode(
   config: object | string,
-  options: { args?: string[]; fileName?: string; waitRunning?: boolean; dir?: string } = {},
+  options: { args?: string[]; fileName?: string; waitRunning?: boolean; dir?: string; env?: Record<string, string> } = {},
 ): Promise<MosnodeProcess> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'mosnode-test-'));
   const configPath = join(dir, options.fileName ?? 'config.json');
@@ -167,6 +167,7 @@ export async function startMosnode(
   const child = spawn(process.execPath, [MOSNODE_BIN, 'start', '-c', configPath, ...(options.args ?? [])], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: options.env === undefined ? process.env : { ...process.env, ...options.env },
   });
   const proc = new MosnodeProcess(child, dir, configPath, options.dir === undefined);
   if (options.waitRunning !== false) {

@@ -200,3 +200,47 @@ describe('proxy filter, HTTP/1.1 routing and failures', () => {
     }
   });
 });
+
+describe('HTTP/1.1 codec choice and the node flags of mosnode start', () => {
+  let upstream: { server: Server; port: number };
+  const procs: MosnodeProcess[] = [];
+
+  before(async () => {
+    upstream = await startUpstream((req, res) => res.end(`hello from ${req.url}`));
+  });
+  after(async () => {
+    for (const p of procs) await p.cleanup();
+    upstream.server.closeAllConnections();
+    upstream.server.close();
+  });
+
+  async function start(env: Record<string, string>): Promise<{ proc: MosnodeProcess; port: number; cmdline: string[] }> {
+    const sample = JSON.parse(readFileSync(SAMPLE, 'utf8'));
+    sample.servers[0].listeners[0].address = '127.0.0.1:0';
+    sample.cluster_manager.clusters[0].hosts[0].address = `127.0.0.1:${upstream.port}`;
+    sample.admin.address.socket_address.port_value = 0;
+    const proc = await startMosnode(sample, { env });
+    procs.push(proc);
+    // The pid the test spawned is the serving process: the re-exec happened in place.
+    const cmdline = readFileSync(`/proc/${proc.child.pid}/cmdline`, 'utf8').split('\0');
+    return { proc, port: proc.listenerAddress('serverListener').port, cmdline };
+  }
+
+  test('by default: own codec (no node:http Keep-Alive header), re-executed in place with --max-semi-space-size=8', async () => {
+    const { port, cmdline } = await start({});
+    assert.ok(cmdline.includes('--max-semi-space-size=8'), cmdline.join(' '));
+    const r = await get(port, '/own');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), 'hello from /own');
+    assert.equal(r.headers['keep-alive'], undefined);
+  });
+
+  test('MOSNODE_HTTP1_CODEC=node serves through node:http (its Keep-Alive header); MOSNODE_NODE_DEFAULTS=0 keeps node flags as given', async () => {
+    const { port, cmdline } = await start({ MOSNODE_HTTP1_CODEC: 'node', MOSNODE_NODE_DEFAULTS: '0' });
+    assert.ok(!cmdline.some((a) => a.startsWith('--max-semi-space-size')), cmdline.join(' '));
+    const r = await get(port, '/fallback');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), 'hello from /fallback');
+    assert.equal(r.headers['keep-alive'], 'timeout=60');
+  });
+});

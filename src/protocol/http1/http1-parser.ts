@@ -82,13 +82,11 @@ declare module 'node:buffer' {
  */
 export function findHeadEnd(buf: Buffer, start: number, from: number, maxHeadBytes: number): number {
   const at = buf.indexOf(HEAD_END, Math.max(start, from - 3));
-  if (at === -1 || at + 4 - start > maxHeadBytes) {
-    if ((at === -1 ? buf.length : at + 4) - start > maxHeadBytes) {
-      throw new Http1ParseError('HPE_HEADER_OVERFLOW', `message head over ${maxHeadBytes} bytes`, 431);
-    }
-    return -1;
+  const end = at === -1 ? -1 : at + 4;
+  if ((end === -1 ? buf.length : end) - start > maxHeadBytes) {
+    throw new Http1ParseError('HPE_HEADER_OVERFLOW', `message head over ${maxHeadBytes} bytes`, 431);
   }
-  return at + 4;
+  return end;
 }
 
 /** Skips empty lines before a request line (RFC 9112 §2.2). Returns the first other index. */

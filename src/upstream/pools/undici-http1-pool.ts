@@ -85,6 +85,18 @@ export class UndiciHttp1Pool implements HttpConnectionPool {
   }
 }
 
+/** undici's header record (lower-case names, repeats as arrays) as a HeaderMap. Exported for bench/micro. */
+export function headerMapFromUndici(headers: Record<string, string | string[] | undefined>): HeaderMap {
+  const flat: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') flat.push(name, value);
+    else for (const v of value) flat.push(name, v);
+  }
+  return new HeaderMap(flat);
+}
+
 function classify(err: Error & { code?: string }): UpstreamFailure {
   switch (err.code) {
     case 'MOSN_ERR_UPSTREAM_CONNECT':
@@ -141,16 +153,9 @@ class Http1Exchange implements UpstreamExchange, Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     // 1xx informational responses are not forwarded (100-continue was answered downstream).
     if (this.#done || statusCode < 200) return;
-    const flat: string[] = [];
-    for (const name in headers) {
-      const value = headers[name];
-      if (value === undefined) continue;
-      if (typeof value === 'string') flat.push(name, value);
-      else for (const v of value) flat.push(name, v);
-    }
     const length = headers['content-length'];
     this.#controller = controller;
-    this.#handler.onResponseHeaders(statusCode, new HeaderMap(flat), length === '0');
+    this.#handler.onResponseHeaders(statusCode, headerMapFromUndici(headers), length === '0');
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
