@@ -29,8 +29,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { cpuSeconds, freePort, percentile, pin, rssMb, waitPort } from './lib/proc.ts';
-import { readFileSync } from 'node:fs';
+import { cpuSeconds, freePort, percentile, pin, rssMb, vmRssKb, waitPort } from './lib/proc.ts';
+import { pingPong as runPingPong } from './lib/ping-pong.ts';
 import { BytePool, sharedBytePool, type BytePoolStats } from '../src/buffer/byte-pool.ts';
 import { IoBuffer } from '../src/buffer/io-buffer.ts';
 
@@ -255,40 +255,9 @@ async function download(port: number): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-async function pingPong(port: number, seconds: number, kind: 0 | 1): Promise<{ trips: number; lat: number[] }> {
-  const request = Buffer.from([kind]);
-  const size = answers[kind]!.length;
-  const lat: number[] = [];
-  let trips = 0;
-  let running = true;
-  const sockets: Socket[] = [];
-  await Promise.all(Array.from({ length: CONNS }, async () => {
-    const s = connect({ host: '127.0.0.1', port, noDelay: true });
-    sockets.push(s);
-    await once(s, 'connect');
-    let got = 0;
-    let sent = process.hrtime.bigint();
-    s.on('data', (d: Buffer) => {
-      got += d.length;
-      if (got < size) return;
-      got -= size;
-      trips++;
-      lat.push(Number(process.hrtime.bigint() - sent) / 1e6);
-      if (running) {
-        sent = process.hrtime.bigint();
-        s.write(request);
-      }
-    });
-    s.write(request);
-  }));
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  running = false;
-  for (const s of sockets) s.destroy();
-  return { trips, lat };
-}
-
-function vmRssKb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+/** Ping-pong through the proxy: a 1-byte request asking for answer `kind`. */
+function pingPong(port: number, seconds: number, kind: 0 | 1): Promise<{ trips: number; lat: number[] }> {
+  return runPingPong(port, seconds, CONNS, Buffer.from([kind]), answers[kind]!.length);
 }
 
 /** RSS once it stops moving (6 samples 200 ms apart within 256 KB), at most 5 s. */

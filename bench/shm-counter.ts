@@ -18,25 +18,9 @@ import { join } from 'node:path';
 import { MetricsRegistry } from '../src/metrics/metrics-registry.ts';
 import { ShmZone } from '../src/shm/shm-zone.ts';
 import { shmStorage } from '../src/metrics/shm-storage.ts';
-import { countResponseStatus, downstreamListenerMetrics, downstreamProxyMetrics, type DownstreamMetrics } from '../src/metrics/metric-bundles.ts';
+import { downstreamListenerMetrics, downstreamProxyMetrics } from '../src/metrics/metric-bundles.ts';
+import { requestMetricUpdates } from './lib/request-metrics.ts';
 import promClient from 'prom-client';
-
-/** The updates http1-proxy.ts makes for one request (and its connection's byte counts). */
-function requestUpdates(bundles: DownstreamMetrics[]): () => void {
-  return () => {
-    for (const m of bundles) {
-      m.requestTotal.inc();
-      m.requestActive.inc();
-    }
-    for (const m of bundles) {
-      m.requestActive.dec();
-      m.requestTime.observe(0.8);
-      countResponseStatus(m, 200);
-    }
-    bundles[0]!.bytesReadTotal.inc(80);
-    bundles[0]!.bytesWriteTotal.inc(120);
-  };
-}
 
 const OPS_PER_ROUND = 10_000_000;
 const ROUNDS = 5;
@@ -84,12 +68,12 @@ const CASES = {
   "a request's metric updates, process-local": () => {
     const registry = new MetricsRegistry();
     const bundles = [downstreamListenerMetrics(registry, 'request-bench'), downstreamProxyMetrics(registry, 'request-bench')];
-    return { run: requestUpdates(bundles), read: () => bundles[0]!.requestTotal.value };
+    return { run: requestMetricUpdates(bundles), read: () => bundles[0]!.requestTotal.value };
   },
   "a request's metric updates, shm": (zonePath: string) => {
     const registry = new MetricsRegistry({ storage: shmStorage(ShmZone.open(zonePath, ZONE_BYTES, { mode: 'attach' })) });
     const bundles = [downstreamListenerMetrics(registry, 'request-bench'), downstreamProxyMetrics(registry, 'request-bench')];
-    return { run: requestUpdates(bundles), read: () => bundles[0]!.requestTotal.value };
+    return { run: requestMetricUpdates(bundles), read: () => bundles[0]!.requestTotal.value };
   },
 } as const;
 

@@ -15,13 +15,14 @@
  * with this shared machine's load.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuSeconds, freePort, percentile, pin, rssMb, waitPort } from './lib/proc.ts';
+import { pingPong as runPingPong } from './lib/ping-pong.ts';
 
 const DURATION_S = Number(process.env.DURATION ?? 8);
 const WARMUP_S = Number(process.env.WARMUP ?? 2);
@@ -56,32 +57,11 @@ const targets: Target[] = [
   },
 ];
 
-async function pingPong(port: number, seconds: number): Promise<{ trips: number; lat: number[] }> {
-  const msg = Buffer.alloc(64, 1);
-  const lat: number[] = [];
-  let trips = 0;
-  let running = true;
-  const sockets: Socket[] = [];
-  await Promise.all(Array.from({ length: CONNS }, async () => {
-    const s = connect({ host: '127.0.0.1', port, noDelay: true });
-    sockets.push(s);
-    await once(s, 'connect');
-    let got = 0;
-    let sent = process.hrtime.bigint();
-    s.on('data', (d: Buffer) => {
-      got += d.length;
-      if (got < msg.length) return;
-      got -= msg.length;
-      trips++;
-      lat.push(Number(process.hrtime.bigint() - sent) / 1e6);
-      if (running) { sent = process.hrtime.bigint(); s.write(msg); }
-    });
-    s.write(msg);
-  }));
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  running = false;
-  for (const s of sockets) s.destroy();
-  return { trips, lat };
+const PING_MESSAGE = Buffer.alloc(64, 1);
+
+/** Ping-pong through the proxy to the echo origin: 64-byte messages. */
+function pingPong(port: number, seconds: number): Promise<{ trips: number; lat: number[] }> {
+  return runPingPong(port, seconds, CONNS, PING_MESSAGE, PING_MESSAGE.length);
 }
 
 async function bulk(port: number): Promise<number> {

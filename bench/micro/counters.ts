@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MetricsRegistry } from '../../src/metrics/metrics-registry.ts';
 import { shmStorage } from '../../src/metrics/shm-storage.ts';
-import { countResponseStatus, downstreamListenerMetrics, downstreamProxyMetrics, type DownstreamMetrics } from '../../src/metrics/metric-bundles.ts';
+import { downstreamListenerMetrics, downstreamProxyMetrics } from '../../src/metrics/metric-bundles.ts';
+import { requestMetricUpdates } from '../lib/request-metrics.ts';
 import { ShmZone } from '../../src/shm/shm-zone.ts';
 import type { MicroCase } from '../lib/micro.ts';
 
@@ -25,23 +26,9 @@ function shmRegistry(): MetricsRegistry {
   return new MetricsRegistry({ storage: shmStorage(zone) });
 }
 
-/** The downstream metric updates of one proxied request (what proxy-stream.ts makes, listener and proxy bundles). */
-function requestUpdates(registry: MetricsRegistry): () => number {
-  const bundles: DownstreamMetrics[] = [downstreamListenerMetrics(registry, 'micro'), downstreamProxyMetrics(registry, 'micro')];
-  return () => {
-    for (const m of bundles) {
-      m.requestTotal.inc();
-      m.requestActive.inc();
-    }
-    for (const m of bundles) {
-      m.requestActive.dec();
-      m.requestTime.observe(0.8);
-      countResponseStatus(m, 200);
-    }
-    bundles[0]!.bytesReadTotal.inc(80);
-    bundles[0]!.bytesWriteTotal.inc(120);
-    return 1;
-  };
+/** One request's downstream metric updates (bench/lib/request-metrics.ts) on `registry`. */
+function requestUpdates(registry: MetricsRegistry): () => void {
+  return requestMetricUpdates([downstreamListenerMetrics(registry, 'micro'), downstreamProxyMetrics(registry, 'micro')]);
 }
 
 export const cases: MicroCase[] = [
