@@ -12,6 +12,7 @@
         "native/shm_map.c",
         "native/socket_options.c",
         "native/tcp_listen.c",
+        "native/tcp_relay.c",
         "native/unix_socket.c"
       ],
       "defines": ["NAPI_VERSION=8"],

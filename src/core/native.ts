@@ -86,6 +86,12 @@ export interface NativeAddon {
   tcpListen(ip: string, port: number, backlog: number, reusePort: boolean): number;
   /** See the exported localPort. */
   localPort(fd: number): number;
+  /** The TCP relay (native/tcp_relay.c); network/native-relay.ts is its only user. */
+  relayInit(onEnd: (id: number, reason: number, errno: number, aToB: number, bToA: number) => void): void;
+  relayStart(fdA: number, fdB: number, idleMs: number): number;
+  relayDetach(id: number): [number, number] | null;
+  relayStop(id: number): [number, number] | null;
+  relayTakeByteDeltas(): number[];
 }
 
 /** A connection's destination before NAT, as SO_ORIGINAL_DST reports it. */
@@ -97,7 +103,7 @@ export interface OriginalDestination {
 }
 
 /** The addon version this module was written for; another version is refused. */
-export const EXPECTED_ADDON_VERSION = 4;
+export const EXPECTED_ADDON_VERSION = 5;
 
 /** Largest `sizeBytes` of one mapping (1 TiB): a guard against typos, far above any zone. */
 export const MAX_MAPPING_BYTES = 2 ** 40;

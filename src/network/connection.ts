@@ -115,6 +115,11 @@ export class DownstreamConnection implements Connection {
   #writableListeners: Array<() => void> | undefined;
   #drainListeners: Array<() => void> | undefined;
   #draining = false;
+  readonly #idleTimeoutMs: number;
+  /** Set while the native relay moves this socket's bytes (network/native-relay). */
+  #relay: { stop(): void } | undefined;
+  #relayedRead = 0;
+  #relayedWritten = 0;
 
   constructor(socket: Socket, options: DownstreamConnectionOptions) {
     this.#socket = socket;
@@ -133,9 +138,8 @@ export class DownstreamConnection implements Connection {
       options.onFilterError(err, this);
       this.close('NoFlush', 'LocalClose');
     });
-    if (options.idleTimeoutMs) {
-      socket.setTimeout(options.idleTimeoutMs, () => this.close('NoFlush', 'IdleTimeout'));
-    }
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    if (this.#idleTimeoutMs > 0) this.#armIdleTimer();
     (socket as OwnedSocket)[OWNER] = this;
     socket.on('data', onSocketData);
     socket.on('end', onSocketEnd);
@@ -145,11 +149,42 @@ export class DownstreamConnection implements Connection {
   }
 
   get bytesRead(): number {
-    return this.#socket.bytesRead;
+    return this.#socket.bytesRead + this.#relayedRead;
   }
 
   get bytesWritten(): number {
-    return this.#socket.bytesWritten;
+    return this.#socket.bytesWritten + this.#relayedWritten;
+  }
+
+  /** The connection's idle timeout in ms (0 = none), for a relay that takes over its timing. */
+  get idleTimeoutMs(): number {
+    return this.#idleTimeoutMs;
+  }
+
+  /**
+   * The native relay moves this socket's bytes from now on (undefined: not any more).
+   * Meanwhile the socket's idle timer is off (the relay keeps the time), readDisable does
+   * nothing, and close() stops the relay before the socket closes.
+   */
+  setRelay(relay: { stop(): void } | undefined): void {
+    this.#relay = relay;
+    if (relay !== undefined) this.#socket.setTimeout(0);
+    else if (this.#idleTimeoutMs > 0 && !this.#closed && !this.#detached) this.#armIdleTimer();
+  }
+
+  get relayed(): boolean {
+    return this.#relay !== undefined;
+  }
+
+  /** Bytes the relay moved: read from this socket, and written to it. */
+  addRelayedBytes(read: number, written: number): void {
+    this.#relayedRead += read;
+    this.#relayedWritten += written;
+    this.#onBytes?.(read, written);
+  }
+
+  #armIdleTimer(): void {
+    this.#socket.setTimeout(this.#idleTimeoutMs, () => this.close('NoFlush', 'IdleTimeout'));
   }
 
   get closed(): boolean {
@@ -204,6 +239,10 @@ export class DownstreamConnection implements Connection {
 
   close(type: ConnectionCloseType = 'FlushWrite', event: ConnectionEvent = 'LocalClose'): void {
     if (this.#closed) return;
+    // The relay must forget the fd before it is closed (its number could be reused).
+    const relay = this.#relay;
+    this.#relay = undefined;
+    relay?.stop();
     this.#markClosed(event);
     if (type === 'FlushWrite' && !this.#socket.destroyed) {
       this.#socket.end();
@@ -215,8 +254,9 @@ export class DownstreamConnection implements Connection {
   }
 
   readDisable(disable: boolean): void {
-    // A detached socket belongs to its new owner, which paces its own reads.
-    if (this.#detached) return;
+    // A detached socket belongs to its new owner, which paces its own reads; a relayed
+    // one is read by the relay thread, and Node reading it too would reorder bytes.
+    if (this.#detached || this.#relay !== undefined) return;
     if (disable) {
       if (this.#readDisableCount++ === 0) this.#socket.pause();
     } else if (this.#readDisableCount > 0 && --this.#readDisableCount === 0 && !this.#detached) {
@@ -249,7 +289,7 @@ export class DownstreamConnection implements Connection {
     stopReading(socket);
     const filterPart = nothingBuffered(socket) ? provider.prepareMigration() : undefined;
     if (filterPart === undefined) {
-      if (!this.readDisabled || this.#detached) startReading(socket);
+      if ((!this.readDisabled || this.#detached) && this.#relay === undefined) startReading(socket);
       return undefined;
     }
     return {
@@ -264,7 +304,7 @@ export class DownstreamConnection implements Connection {
       },
       abort: () => {
         filterPart.abort();
-        if (!this.readDisabled || this.#detached) startReading(socket);
+        if ((!this.readDisabled || this.#detached) && this.#relay === undefined) startReading(socket);
       },
     };
   }

@@ -99,6 +99,8 @@ describe('tcp_proxy upstream reads into pooled buffers', () => {
   let keeping: InProcessServer;
 
   before(async () => {
+    // The JavaScript path: sessions handed to the native relay never read into the pool.
+    process.env['MOSNODE_TCP_RELAY'] = '0';
     echo = await startEchoServer();
     proxy = await startInProcess(tcpConfig(echo.port));
     const keepWrites: NetworkFilterFactory<unknown> = {
@@ -114,6 +116,7 @@ describe('tcp_proxy upstream reads into pooled buffers', () => {
     keeping = await startInProcess(tcpConfig(echo.port, [{ type: 'test_keep_writes' }]), (registry) => registry.registerNetworkFilter(keepWrites));
   });
   after(async () => {
+    delete process.env['MOSNODE_TCP_RELAY'];
     await proxy.stop();
     await keeping.stop();
     await echo.close();

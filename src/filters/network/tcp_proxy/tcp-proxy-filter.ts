@@ -31,6 +31,7 @@ import { describeError, isMosnError } from '../../../core/errors.ts';
 import type { DownstreamMetrics } from '../../../metrics/metric-bundles.ts';
 import { DownstreamConnection } from '../../../network/connection.ts';
 import { SocketReadBuffer } from '../../../buffer/read-buffer.ts';
+import { relayAvailable, startRelay, type RelayEndReason, type RelayedPair } from '../../../network/native-relay.ts';
 import { selectCluster, type TcpProxyConfig } from './tcp-proxy-config.ts';
 
 /** Read once: the benchmark starts processes with it off and on. */
@@ -59,6 +60,8 @@ export class TcpProxyFilter implements ReadFilter {
   #migrated = false;
   /** Where the upstream socket reads into; undefined when it emits 'data' events. */
   #reader: SocketReadBuffer | undefined;
+  /** Set while the native relay moves the session's bytes (see #maybeRelay). */
+  #relay: RelayedPair | undefined;
 
   constructor(config: TcpProxyConfig, clusters: UpstreamClusters, logger: Logger, metrics?: DownstreamMetrics) {
     this.#config = config;
@@ -76,6 +79,12 @@ export class TcpProxyFilter implements ReadFilter {
       this.#metrics?.requestActive.dec();
       // The downstream socket is closed: no write of it reads a parked buffer any more.
       this.#reader?.releaseParked();
+      if (this.#relay !== undefined) {
+        // Closed here while relayed (the close stopped the relay): Node reads neither
+        // socket, so nothing would ever end the upstream one but a timer.
+        this.#relay = undefined;
+        this.#upstream?.destroy();
+      }
       if (!this.#migrated) this.#onDownstreamClose();
     });
     const provider: MigrationProvider = { worthWaiting: () => true, prepareMigration: () => this.#prepareMigration() };
@@ -83,6 +92,7 @@ export class TcpProxyFilter implements ReadFilter {
     this.#connection.onWritable(() => {
       this.#releaseParkedIfFlushed();
       this.#upstream?.resume();
+      this.#maybeRelay();
     });
   }
 
@@ -210,15 +220,7 @@ export class TcpProxyFilter implements ReadFilter {
     }
     this.#upstream = upstream;
     this.#reader = reader;
-    if (this.#config.idleTimeoutMs !== undefined) {
-      // Every byte in either direction is read or written on the upstream socket, so its
-      // inactivity timer is the session's idle timer.
-      upstream.setTimeout(this.#config.idleTimeoutMs, () => {
-        this.#logger.debug({ connection: conn.id }, 'tcp_proxy: idle timeout');
-        upstream.destroy();
-        conn.close('NoFlush', 'IdleTimeout');
-      });
-    }
+    this.#armIdleTimer(upstream);
     if (reader === undefined) {
       upstream.on('data', (chunk: Buffer) => {
         if (!conn.write(chunk)) upstream.pause();
@@ -229,6 +231,7 @@ export class TcpProxyFilter implements ReadFilter {
         this.#pausedForUpstream = false;
         conn.readDisable(false);
       }
+      this.#maybeRelay();
     });
     upstream.on('end', () => {
       // The server half-closed: pass the FIN on, keep the other direction open.
@@ -250,6 +253,54 @@ export class TcpProxyFilter implements ReadFilter {
     this.#pending = [];
     if (this.#downstreamEnded) upstream.end();
     conn.readDisable(false);
+    this.#maybeRelay();
+  }
+
+  #armIdleTimer(upstream: Socket): void {
+    if (this.#config.idleTimeoutMs === undefined) return;
+    // Every byte in either direction is read or written on the upstream socket, so its
+    // inactivity timer is the session's idle timer.
+    upstream.setTimeout(this.#config.idleTimeoutMs, () => {
+      this.#logger.debug({ connection: this.#connection.id }, 'tcp_proxy: idle timeout');
+      upstream.destroy();
+      this.#connection.close('NoFlush', 'IdleTimeout');
+    });
+  }
+
+  /**
+   * Hands the session to the native relay (network/native-relay) once nothing here needs
+   * its bytes: tcp_proxy is the connection's only filter, and nothing is buffered, paused
+   * or half-closed in Node. Tried when the upstream connects and whenever a backlog clears.
+   */
+  #maybeRelay(): void {
+    const conn = this.#connection;
+    const upstream = this.#upstream;
+    if (this.#relay !== undefined || upstream === undefined || this.#migrated || !relayAvailable()) return;
+    if (!(conn instanceof DownstreamConnection) || conn.closed || conn.readDisabled || conn.relayed) return;
+    if (conn.filterManager.readFilterCount !== 1 || conn.filterManager.hasWriteFilters) return;
+    if (this.#pending.length > 0 || this.#downstreamEnded || this.#upstreamEnded || this.#pausedForUpstream) return;
+    const downstream = conn.socket;
+    if (!nothingBuffered(downstream) || !nothingBuffered(upstream) || upstream.isPaused()) return;
+    if (this.#reader !== undefined && this.#reader.parked > 0) return;
+    const idleMs = Math.min(conn.idleTimeoutMs || Infinity, this.#config.idleTimeoutMs || Infinity);
+    const relay = startRelay(downstream, upstream, Number.isFinite(idleMs) ? idleMs : 0, {
+      onBytes: (aToB, bToA) => conn.addRelayedBytes(aToB, bToA),
+      onEnd: (reason, errno) => this.#onRelayEnd(reason, errno),
+    });
+    if (relay === undefined) return;
+    this.#relay = relay;
+    upstream.setTimeout(0);
+    conn.setRelay(relay);
+  }
+
+  /** The relay ended the session by itself: both sides closed, a socket failed, or idleness. */
+  #onRelayEnd(reason: RelayEndReason, errno: number): void {
+    this.#relay = undefined;
+    const conn = this.#connection;
+    if (reason === 'idle') this.#logger.debug({ connection: conn.id }, 'tcp_proxy: idle timeout');
+    else if (reason === 'error') this.#logger.debug({ connection: conn.id, errno }, 'tcp_proxy: socket error (relayed)');
+    this.#upstream?.destroy();
+    conn.close('NoFlush', reason === 'idle' ? 'IdleTimeout' : 'RemoteClose');
   }
 
   /**
@@ -259,6 +310,14 @@ export class TcpProxyFilter implements ReadFilter {
   #prepareMigration(): FilterMigration | undefined {
     const upstream = this.#upstream;
     if (upstream === undefined || this.#pending.length > 0 || this.#downstreamEnded || this.#upstreamEnded) return undefined;
+    const relay = this.#relay;
+    if (relay !== undefined) {
+      // Only when the relay holds no byte and saw no FIN; otherwise it goes on, try later.
+      if (!relay.tryDetach()) return undefined;
+      this.#relay = undefined;
+      (this.#connection as DownstreamConnection).setRelay(undefined);
+      this.#armIdleTimer(upstream);
+    }
     stopReading(upstream);
     if (!nothingBuffered(upstream)) {
       if (!upstream.isPaused()) startReading(upstream);
@@ -275,7 +334,8 @@ export class TcpProxyFilter implements ReadFilter {
         upstream.destroy();
       },
       abort: () => {
-        if (!upstream.isPaused()) startReading(upstream);
+        if (relay !== undefined) this.#maybeRelay();
+        if (this.#relay === undefined && !upstream.isPaused()) startReading(upstream);
       },
     };
   }
