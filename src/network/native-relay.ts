@@ -34,8 +34,34 @@ const REASONS: readonly RelayEndReason[] = ['closed', 'error', 'idle'];
 const BYTES_REPORT_MS = 1000;
 
 const active = new Map<number, RelayedPair>();
+let started = 0;
 let initialised = false;
 let bytesTimer: NodeJS.Timeout | undefined;
+
+/** Bytes the relay read from and wrote to each socket it ever relayed. */
+const RELAYED_BYTES = new WeakMap<Socket, { read: number; written: number }>();
+
+/**
+ * What the relay moved through `socket` (Node's socket.bytesRead/bytesWritten do not see
+ * it), for byte counters taken when a socket closes; zeros for a socket never relayed.
+ */
+export function relayedBytes(socket: Socket): { read: number; written: number } {
+  return RELAYED_BYTES.get(socket) ?? { read: 0, written: 0 };
+}
+
+function addBytes(socket: Socket, read: number, written: number): void {
+  const counts = RELAYED_BYTES.get(socket);
+  if (counts === undefined) RELAYED_BYTES.set(socket, { read, written });
+  else {
+    counts.read += read;
+    counts.written += written;
+  }
+}
+
+/** Pairs relayed now, and since the process started (for tests and diagnostics). */
+export function relayStats(): { active: number; started: number } {
+  return { active: active.size, started };
+}
 
 /** True when pairs can be relayed here (the addon is built and the relay not turned off). */
 export function relayAvailable(): boolean {
@@ -120,7 +146,10 @@ export class RelayedPair {
 
   /** @internal from the relay */
   bytes(aToB: number, bToA: number): void {
-    if (aToB > 0 || bToA > 0) this.#callbacks.onBytes(aToB, bToA);
+    if (aToB === 0 && bToA === 0) return;
+    addBytes(this.#sockets[0], aToB, bToA);
+    addBytes(this.#sockets[1], bToA, aToB);
+    this.#callbacks.onBytes(aToB, bToA);
   }
 
   /** @internal from the relay */
@@ -172,6 +201,7 @@ export function startRelay(a: Socket, b: Socket, idleMs: number, callbacks: Rela
   }
   const pair = new RelayedPair(id, [a, b], callbacks);
   active.set(id, pair);
+  started++;
   bytesTimer ??= setInterval(reportBytes, BYTES_REPORT_MS).unref();
   return pair;
 }

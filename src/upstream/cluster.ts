@@ -16,6 +16,7 @@ import type { LoadBalancer } from './balancers/load-balancer.ts';
 import { connectTcp } from './tcp-connect.ts';
 import type { MetricsRegistry } from '../metrics/metrics-registry.ts';
 import { MIGRATED_SOCKETS } from '../network/migration.ts';
+import { relayedBytes } from '../network/native-relay.ts';
 import { formatAddress, normalizeIp } from '../network/address.ts';
 import {
   upstreamClusterMetrics,
@@ -222,8 +223,10 @@ export class Cluster implements UpstreamCluster {
       hostMetrics?.connectionActive.dec();
       if (migrated) return;
       clusterMetrics?.connectionClose.inc();
-      clusterMetrics?.bytesReadTotal.inc(socket.bytesRead);
-      clusterMetrics?.bytesWriteTotal.inc(socket.bytesWritten);
+      // A tcp_proxy session may have moved its bytes on the native relay, which Node does not count.
+      const relayed = relayedBytes(socket);
+      clusterMetrics?.bytesReadTotal.inc(socket.bytesRead + relayed.read);
+      clusterMetrics?.bytesWriteTotal.inc(socket.bytesWritten + relayed.written);
       hostMetrics?.connectionClose.inc();
     });
   }
