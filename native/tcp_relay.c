@@ -1,9 +1,9 @@
 /*
  * The TCP relay: moves the bytes of tcp_proxy sessions between the client socket and the
- * upstream socket on one thread of its own (per Node environment), with read() and send()
+ * upstream socket on one thread of its own (per Node environment), with recv() and send()
  * through a 64 KiB scratch buffer. A relayed session costs no JavaScript per read: the
  * main thread only starts a session and hears once that it ended. Used by tcp_proxy when
- * no other filter needs to see the bytes (src/filters/network/tcp_proxy/native-relay.ts).
+ * no other filter needs to see the bytes (src/network/native-relay.ts).
  *
  * Rules the JS side relies on:
  *  - The relay never closes an fd. It shuts down the write side of one socket when the
@@ -16,6 +16,9 @@
  *    event, or by relayStop()/relayDetach(), whichever comes first.
  *  - relayDetach() takes a session back only when the relay holds nothing (no pending
  *    bytes, no FIN seen): the kernel sockets then carry the whole state (migration).
+ *  - From relayStart() until the end is reported or relayStop()/relayDetach() took the
+ *    session, it keeps the event loop alive, as sockets read in Node would: relayed
+ *    sockets are read-stopped, and libuv does not count such handles as active.
  *
  * JS API (see src/core/native.ts):
  *   relayInit(onEnd(id, reason, errno, bytesAtoB, bytesBtoA))   once; reason 0 both sides
@@ -61,7 +64,7 @@ struct direction {
   char *pending; /* read but not yet written (the destination was full) */
   size_t pending_len;
   size_t pending_off;
-  bool source_ended; /* read() returned 0: the source sent FIN */
+  bool source_ended; /* recv() returned 0: the source sent FIN */
   bool shut;         /* the FIN was passed on: shutdown(destination, SHUT_WR) */
   uint64_t moved;    /* written to the destination */
   uint64_t reported; /* of those, told to JS */
@@ -92,6 +95,7 @@ struct engine {
   uint32_t cap;
   uint32_t free_head;
   uint32_t idle_sessions; /* active sessions with an idle timeout */
+  uint32_t live;          /* slots not free (main thread only): the loop is kept alive while > 0 */
   napi_threadsafe_function on_end;
   char scratch[CHUNK_BYTES];
 };
@@ -156,6 +160,11 @@ static void free_slot(struct engine *e, struct session *s, uint32_t slot) {
   e->free_head = slot;
 }
 
+/* On the main thread, lock not held: a started session's slot was freed. */
+static void session_gone(napi_env env, struct engine *e) {
+  if (e->live > 0 && --e->live == 0) napi_unref_threadsafe_function(env, e->on_end);
+}
+
 /* Called with the lock held, on the relay thread: the session is over; tell JS. */
 static void end_session(struct engine *e, struct session *s, uint32_t slot, int reason, int err) {
   forget_fds(e, s, slot);
@@ -205,7 +214,8 @@ static int flush(struct session *s, int d) {
 static int pump(struct engine *e, struct session *s, int d, int64_t now) {
   struct direction *dir = &s->dir[d];
   for (int reads = 0; reads < READS_PER_EVENT && dir->pending == NULL && !dir->source_ended; reads++) {
-    ssize_t got = read(s->fd[d], e->scratch, CHUNK_BYTES);
+    /* MSG_DONTWAIT like the sends: a blocking socket must not stall the thread (lock held). */
+    ssize_t got = recv(s->fd[d], e->scratch, CHUNK_BYTES, MSG_DONTWAIT);
     if (got < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
@@ -223,7 +233,10 @@ static int pump(struct engine *e, struct session *s, int d, int64_t now) {
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        return errno;
+        /* What went out before the failure was moved all the same: it is reported too. */
+        int err = errno;
+        dir->moved += sent;
+        return err;
       }
       sent += (size_t)n;
     }
@@ -367,6 +380,7 @@ static void call_on_end(napi_env env, napi_value js_callback, void *context, voi
   double id = session_id(note->slot, note->gen);
   free(note);
   if (!report) return;
+  session_gone(env, e);
   napi_value argv[5], undefined_value;
   if (napi_create_double(env, id, &argv[0]) != napi_ok || napi_create_int32(env, reason, &argv[1]) != napi_ok ||
       napi_create_int32(env, err, &argv[2]) != napi_ok || napi_create_double(env, deltas[0], &argv[3]) != napi_ok ||
@@ -448,7 +462,7 @@ static napi_value relay_init(napi_env env, napi_callback_info info) {
     mosnode_throw_pending_or_generic(env, "relayInit: napi_create_threadsafe_function");
     return NULL;
   }
-  /* The relay never keeps the process alive by itself: the sockets' handles do. */
+  /* Referenced only while sessions are live (relay_start, session_gone). */
   napi_unref_threadsafe_function(env, e->on_end);
   /* Added after the thread-safe function, so it runs before that one's own teardown. */
   if (napi_add_env_cleanup_hook(env, stop_engine, e) != napi_ok ||
@@ -524,6 +538,7 @@ static napi_value relay_start(napi_env env, napi_callback_info info) {
   pthread_mutex_unlock(&e->lock);
   /* The thread may be waiting without a timeout: it has to start scanning for idleness. */
   if (first_idle) wake(e);
+  if (e->live++ == 0) napi_ref_threadsafe_function(env, e->on_end);
   napi_value id;
   MOSNODE_CALL(env, napi_create_double(env, session_id(slot, gen), &id));
   return id;
@@ -584,6 +599,7 @@ static napi_value relay_detach(napi_env env, napi_callback_info info) {
     MOSNODE_CALL(env, napi_get_null(env, &null_value));
     return null_value;
   }
+  session_gone(env, e);
   return deltas_value(env, deltas);
 }
 
@@ -609,6 +625,7 @@ static napi_value relay_stop(napi_env env, napi_callback_info info) {
     MOSNODE_CALL(env, napi_get_null(env, &null_value));
     return null_value;
   }
+  session_gone(env, e);
   return deltas_value(env, deltas);
 }
 
