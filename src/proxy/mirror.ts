@@ -56,7 +56,7 @@ function sendCopy(
     ctx.logger.debug({ cluster: clusterName }, 'proxy: mirror skipped, no cluster or host');
     return false;
   }
-  const headers = new HeaderMap(request.headers.toFlat().slice());
+  const headers = new HeaderMap(request.headers.flatView().slice());
   const timer = setTimeout(() => {
     exchange.abort();
     onDone?.(new Error(`mirror request timed out after ${ctx.defaultTimeoutMs}ms`));

@@ -58,6 +58,101 @@ function grpcStatusOf(status: number): number {
   }
 }
 
+/** Calls a stream's request timeout (set in ProxyStream's static block). */
+let expireRequest: (stream: ProxyStream) => void = () => undefined;
+
+/** One armed request timeout: a link in its DeadlineQueue. */
+class Deadline {
+  readonly at: number;
+  readonly stream: ProxyStream;
+  queue: DeadlineQueue | undefined;
+  prev: Deadline | undefined;
+  next: Deadline | undefined;
+
+  constructor(at: number, stream: ProxyStream, queue: DeadlineQueue) {
+    this.at = at;
+    this.stream = stream;
+    this.queue = queue;
+  }
+
+  cancel(): void {
+    this.queue?.remove(this);
+  }
+}
+
+/**
+ * The request timeouts of one duration. Armed in time order, they expire in arming
+ * order, so a linked list in that order and one timer for its oldest entry do: arming
+ * and cancelling per request are a few field writes (a node timer per request costs a
+ * Timeout object and its list bookkeeping both ways).
+ */
+class DeadlineQueue {
+  readonly #ms: number;
+  #first: Deadline | undefined;
+  #last: Deadline | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(ms: number) {
+    this.#ms = ms;
+  }
+
+  arm(stream: ProxyStream, now: number): Deadline {
+    const deadline = new Deadline(now + this.#ms, stream, this);
+    const last = this.#last;
+    if (last === undefined) this.#first = deadline;
+    else {
+      last.next = deadline;
+      deadline.prev = last;
+    }
+    this.#last = deadline;
+    if (this.#timer === undefined) this.#schedule(this.#ms);
+    return deadline;
+  }
+
+  remove(deadline: Deadline): void {
+    const { prev, next } = deadline;
+    if (prev === undefined) this.#first = next;
+    else prev.next = next;
+    if (next === undefined) this.#last = prev;
+    else next.prev = prev;
+    deadline.queue = deadline.prev = deadline.next = undefined;
+    // The timer stays: when it fires it finds what is due, if anything, and sleeps again.
+  }
+
+  #schedule(ms: number): void {
+    this.#timer = setTimeout(this.#fire, ms);
+    this.#timer.unref();
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    try {
+      let first = this.#first;
+      while (first !== undefined && first.at <= now) {
+        this.remove(first);
+        expireRequest(first.stream);
+        first = this.#first;
+      }
+    } finally {
+      // The loop's clock may run a little behind: never early, so wait out the rest.
+      const first = this.#first;
+      if (first !== undefined && this.#timer === undefined) this.#schedule(Math.max(1, Math.ceil(first.at - performance.now())));
+    }
+  };
+}
+
+const deadlineQueues = new Map<number, DeadlineQueue>();
+
+function deadlineQueue(ms: number): DeadlineQueue {
+  let queue = deadlineQueues.get(ms);
+  if (queue === undefined) {
+    queue = new DeadlineQueue(ms);
+    deadlineQueues.set(ms, queue);
+  }
+  return queue;
+}
+
 export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFilterHandler, UpstreamResponseHandler, StreamInfo {
   readonly #ctx: ProxyContext;
   readonly #ds: ServerStream;
@@ -87,10 +182,12 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
   #exchange: UpstreamExchange | undefined;
   #hostActive = false;
   #tryStartedAt = 0;
-  #requestTimer: NodeJS.Timeout | undefined;
+  /** The route's request timeout, while armed. */
+  #requestDeadline: Deadline | undefined;
   #tryTimer: NodeJS.Timeout | undefined;
 
-  response: ResponseHead = { status: 0, headers: new HeaderMap() };
+  /** The response head: the upstream's, or an empty one made when read before it came. */
+  #response: ResponseHead | undefined;
   #responseBody: Buffer[] | undefined;
   #responseBytes = 0;
   #responseBuffered: Buffer | undefined;
@@ -138,6 +235,10 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
       requestHeaders: ds.head.headers,
       responseHeaders: undefined,
     };
+  }
+
+  get response(): ResponseHead {
+    return (this.#response ??= { status: 0, headers: new HeaderMap() });
   }
 
   // ---------------------------------------------------------------- StreamInfo
@@ -242,7 +343,14 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
         return;
       }
     }
-    this.#runReceivers('BeforeRoute', 'DownFilter', () => this.#matchRoute());
+    if (this.#hasReceivers()) this.#runReceivers('BeforeRoute', 'DownFilter', () => this.#matchRoute());
+    else this.#matchRoute();
+  }
+
+  /** Receive filters to run (the closures for #runReceivers are made only then). */
+  #hasReceivers(): boolean {
+    const chain = this.#chain;
+    return chain !== undefined && chain.receivers.length > 0;
   }
 
   /** Runs receive filters of `phase`, then `next` on Continue. */
@@ -320,7 +428,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     this.#clusterName = name;
     this.#cluster = name === undefined ? undefined : this.#ctx.clusters.getCluster(name);
     this.#info.upstreamCluster = this.#cluster?.name ?? '';
-    this.#runReceivers('AfterRoute', 'DownFilterAfterRoute', () => this.#chooseCluster());
+    if (this.#hasReceivers()) this.#runReceivers('AfterRoute', 'DownFilterAfterRoute', () => this.#chooseCluster());
+    else this.#chooseCluster();
   }
 
   #chooseCluster(): void {
@@ -334,7 +443,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
   #chooseHost(): void {
     this.phase = 'ChooseHost';
     const cluster = this.#cluster!;
-    const tried = this.#triedHosts;
+    // After an attempt, the hosts tried so far (made at the first retry: most requests have none).
+    const tried = this.#attempts > 0 ? (this.#triedHosts ??= new Set([this.#host!])) : undefined;
     let host = cluster.chooseHost(tried === undefined ? undefined : { excludeHosts: tried });
     // Every host tried already: a retry goes to any host rather than nowhere.
     if (host === undefined && tried !== undefined) host = cluster.chooseHost();
@@ -348,7 +458,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     this.#clusterMetrics = cluster instanceof Cluster && host instanceof Host ? cluster.metrics : undefined;
     this.#hostMetrics = cluster instanceof Cluster && host instanceof Host ? cluster.hostMetrics(host) : undefined;
     if (this.#attempts > 0) return this.#send();
-    this.#runReceivers('AfterChooseHost', 'DownFilterAfterChooseHost', () => this.#prepareUpstream());
+    if (this.#hasReceivers()) this.#runReceivers('AfterChooseHost', 'DownFilterAfterChooseHost', () => this.#prepareUpstream());
+    else this.#prepareUpstream();
   }
 
   /** Once, before the first attempt: rewrites, header mutations, body buffering for retries and mirrors. */
@@ -389,10 +500,9 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
       sendMirror(this.#ctx, mirror.cluster, this.request, this.#requestBody, this.#upstreamProtocol());
     }
     const timeout = route.timeoutMs ?? this.#ctx.defaultTimeoutMs;
-    if (timeout > 0 && timeout !== Infinity) {
-      this.#requestTimer = setTimeout(() => this.#onTimeout(false), timeout);
-    }
-    this.#send();
+    const now = performance.now();
+    if (timeout > 0 && timeout !== Infinity) this.#requestDeadline = deadlineQueue(timeout).arm(this, now);
+    this.#send(now);
   }
 
   #upstreamProtocol(): UpstreamProtocol {
@@ -400,16 +510,16 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
   }
 
   // ---------------------------------------------------------------- upstream
-  #send(): void {
+  #send(now = performance.now()): void {
     if (this.#finished) return;
     this.phase = 'DownRecvHeader';
     const cluster = this.#cluster!;
     const host = this.#host!;
     this.#attempts++;
-    (this.#triedHosts ??= new Set()).add(host);
+    this.#triedHosts?.add(host);
     if (host instanceof Host) host.onRequestStart();
     this.#hostActive = true;
-    this.#tryStartedAt = performance.now();
+    this.#tryStartedAt = now;
     const clusterMetrics = this.#clusterMetrics;
     const hostMetrics = this.#hostMetrics;
     clusterMetrics?.requestTotal.inc();
@@ -452,13 +562,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     const clusterMetrics = this.#clusterMetrics;
     const hostMetrics = this.#hostMetrics;
     const ms = Math.round(performance.now() - this.#tryStartedAt);
-    for (const m of [clusterMetrics, hostMetrics]) {
-      if (m === undefined) continue;
-      m.requestActive.dec();
-      m.requestDurationTotal.inc(ms);
-      if (success === true) m.responseSuccess.inc();
-      else if (success === false) m.responseFailed.inc();
-    }
+    if (clusterMetrics !== undefined) countAttemptEnd(clusterMetrics, ms, success);
+    if (hostMetrics !== undefined) countAttemptEnd(hostMetrics, ms, success);
   }
 
   onRequestBodySent(bytes: number): void {
@@ -480,10 +585,24 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     this.#exchange = undefined;
     this.#endAttempt(false);
     if (perTry && !this.#responseStarted && this.#canRetry()) return this.#retry('per-try timeout');
-    clearTimeout(this.#requestTimer);
+    this.#disarmRequestTimeout();
     this.#info.responseFlags |= ResponseFlags.UpstreamRequestTimeout;
     this.logger.warn({ cluster: this.#cluster?.name, host: this.#host?.address, path: this.request.path }, 'proxy: upstream request timeout');
     this.#localReply(504, 'upstream request timeout');
+  }
+
+  #disarmRequestTimeout(): void {
+    const deadline = this.#requestDeadline;
+    if (deadline === undefined) return;
+    this.#requestDeadline = undefined;
+    deadline.cancel();
+  }
+
+  static {
+    expireRequest = (stream) => {
+      stream.#requestDeadline = undefined;
+      stream.#onTimeout(false);
+    };
   }
 
   /** True when another attempt is allowed and the request can be sent again. */
@@ -520,7 +639,7 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     this.#responseStarted = true;
     this.#info.responseReceivedAt = performance.now();
     stripHopByHop(headers);
-    this.response = { status, headers };
+    this.#response = { status, headers };
     this.#route?.applyResponseHeaders(headers);
     this.#responseEndStream = endStream || statusHasNoBody(status, this.request.method);
     const chain = this.#chain;
@@ -700,7 +819,7 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     if (this.#finished) return;
     this.#exchange = undefined;
     this.#endAttempt(true);
-    clearTimeout(this.#requestTimer);
+    this.#disarmRequestTimeout();
     this.#upstreamTrailers = trailers;
     if (this.#responseBody !== undefined) {
       // What `responseBody` shows the send filters that asked for the whole body.
@@ -738,7 +857,7 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
             (failure === 'reset' && this.#attempts === 1 && this.#ds.body === undefined && IDEMPOTENT_METHODS.has(this.request.method));
       if (retryable) return this.#retry(`${failure}: ${err.message}`);
     }
-    clearTimeout(this.#requestTimer);
+    this.#disarmRequestTimeout();
     const status = failure === 'connect' || failure === 'overflow' ? 503 : 502;
     this.#info.responseFlags |=
       failure === 'connect'
@@ -800,7 +919,7 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
   #reply(status: number, headers: HeaderMap, body: Buffer | undefined, logStatus = status): void {
     if (this.#finished) return;
     this.#replied = true;
-    clearTimeout(this.#requestTimer);
+    this.#disarmRequestTimeout();
     this.#exchange?.abort();
     this.#exchange = undefined;
     this.#endAttempt(undefined);
@@ -831,7 +950,7 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     if (this.#finished) return;
     this.#finished = true;
     this.phase = 'End';
-    clearTimeout(this.#requestTimer);
+    this.#disarmRequestTimeout();
     clearTimeout(this.#tryTimer);
     const info = this.#info;
     if (this.#exchange !== undefined) {
@@ -856,8 +975,8 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     }
     if (!completed && info.responseCode === 0) info.responseFlags |= ResponseFlags.DownStreamTerminate;
     // Transforms may hold native memory (zlib): never leave one to the garbage collector.
-    for (const t of this.#requestTransforms ?? []) if (!t.destroyed) t.destroy();
-    for (const t of this.#responseTransforms ?? []) if (!t.destroyed) t.destroy();
+    if (this.#requestTransforms !== undefined) for (const t of this.#requestTransforms) if (!t.destroyed) t.destroy();
+    if (this.#responseTransforms !== undefined) for (const t of this.#responseTransforms) if (!t.destroyed) t.destroy();
     this.#chain?.destroy((type, err) => this.logger.warn({ filter: type, err: describeError(err) }, 'proxy: stream filter onDestroy threw'));
     for (const log of this.#ctx.accessLogs) {
       try {
@@ -867,6 +986,17 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
       }
     }
   }
+}
+
+/** HOP_BY_HOP_HEADERS by name length: most names are ruled out by their length, without a Set lookup. */
+const HOP_BY_HOP_BY_LENGTH: (string[] | undefined)[] = [];
+for (const name of HOP_BY_HOP_HEADERS) (HOP_BY_HOP_BY_LENGTH[name.length] ??= []).push(name);
+
+function isHopByHop(name: string): boolean {
+  const candidates = HOP_BY_HOP_BY_LENGTH[name.length];
+  if (candidates === undefined) return false;
+  for (let i = 0; i < candidates.length; i++) if (candidates[i] === name) return true;
+  return false;
 }
 
 /** Removes hop-by-hop headers (and those Connection names) in place. Exported for bench/micro. */
@@ -880,19 +1010,14 @@ export function stripHopByHop(headers: HeaderMap): void {
       if (n !== '' && n !== 'keep-alive' && n !== 'close') headers.delete(n);
     }
   }
-  // One pass, compacting in place.
-  const flat = headers.toFlat();
-  let to = 0;
-  for (let from = 0; from < flat.length; from += 2) {
-    const name = flat[from]!;
-    if (HOP_BY_HOP_HEADERS.has(name)) continue;
-    if (to !== from) {
-      flat[to] = name;
-      flat[to + 1] = flat[from + 1]!;
-    }
-    to += 2;
-  }
-  flat.length = to;
+  headers.deleteWhere(isHopByHop);
+}
+
+function countAttemptEnd(m: UpstreamHostMetrics, ms: number, success: boolean | undefined): void {
+  m.requestActive.dec();
+  m.requestDurationTotal.inc(ms);
+  if (success === true) m.responseSuccess.inc();
+  else if (success === false) m.responseFailed.inc();
 }
 
 function isGrpc(headers: HeaderMap): boolean {

@@ -52,7 +52,7 @@ export class HeaderEdits {
 
 /** Every line of `name` joined with ",", or undefined when there is none. */
 function joined(headers: HeaderMap, name: string): string | undefined {
-  const flat = headers.toFlat();
+  const flat = headers.flatView();
   let out: string | undefined;
   for (let i = 0; i < flat.length; i += 2) {
     if (flat[i] !== name) continue;

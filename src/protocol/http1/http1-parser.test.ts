@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import {
   BodyDecoder,
   Http1ParseError,
+  decimal,
   findHeadEnd,
   parseRequestHead,
   parseResponseHead,
@@ -957,5 +958,24 @@ describe('Host', () => {
     assert.equal(request('GET / HTTP/1.1\r\n\r\n').hostSeen, false);
     // A response may carry anything named host; it routes nothing.
     assert.deepEqual(response('HTTP/1.1 200 OK\r\nHost: a\r\nHost: b\r\n\r\n').headers, ['host', 'a', 'host', 'b']);
+  });
+});
+
+describe('decimal (Content-Length values)', () => {
+  test('1 to 15 ASCII digits read as a number; anything else is -1', () => {
+    assert.equal(decimal('0'), 0);
+    assert.equal(decimal('13'), 13);
+    assert.equal(decimal('007'), 7);
+    assert.equal(decimal('999999999999999'), 999_999_999_999_999);
+    for (const bad of ['', '1000000000000000', '+1', '-1', ' 1', '1 ', '1e3', '0x10', '1.0', '1,2', '١']) {
+      assert.equal(decimal(bad), -1, JSON.stringify(bad));
+    }
+  });
+
+  test('a request line and header names read from one string: mixed-case names lowered, values kept', () => {
+    const head = request('PATCH /a?b=c HTTP/1.0\r\nX-Mixed-Case: Value\r\nCONNECTION: Keep-Alive\r\n\r\n');
+    assert.deepEqual([head.method, head.target, head.http10], ['PATCH', '/a?b=c', true]);
+    assert.deepEqual(head.headers, ['x-mixed-case', 'Value', 'connection', 'Keep-Alive']);
+    assert.equal(head.keepAlive, true);
   });
 });

@@ -1498,3 +1498,50 @@ describe('regressions: failures of a body nobody reads yet', () => {
     assert.deepEqual(uncaught.map((e) => e.message), []);
   });
 });
+
+describe('when an exchange completes', () => {
+  test('a content-length response completes at end(), right there when the socket took every byte', async () => {
+    const events: string[] = [];
+    const h = await start((stream) => {
+      stream.onClose((completed) => events.push(`close ${completed}`));
+      stream.sendHeaders(200, new HeaderMap(['content-length', '5']), false, false);
+      stream.write(Buffer.from('hello'));
+      events.push('written');
+      // The last byte went out with write(): the exchange still waits for end().
+      setTimeout(() => {
+        events.push('end');
+        stream.end();
+        events.push('after end');
+      }, 20);
+    });
+    const client = await RawClient.open(h.port);
+    client.send(GET('/'));
+    await client.waitContains('hello');
+    await until(() => events.length === 4, 'end() and the close');
+    assert.deepEqual(events, ['written', 'end', 'close true', 'after end']);
+  });
+
+  test('a response the socket could not take at once completes once its bytes are out; the next request follows', async () => {
+    const total = 4 * 1024 * 1024;
+    const payload = randomBytes(total);
+    const closes: boolean[] = [];
+    const h = await start((stream) => {
+      stream.onClose((completed) => closes.push(completed));
+      if (stream.head.path === '/small') return reply(stream, 200, 'next');
+      stream.sendHeaders(200, new HeaderMap(['content-length', String(total)]), false, false);
+      stream.write(payload);
+      stream.end();
+    });
+    const client = await RawClient.open(h.port);
+    client.socket.pause();
+    client.send(GET('/') + GET('/small'));
+    await sleep(100);
+    assert.deepEqual(closes, [], 'not complete while the client reads nothing');
+    client.socket.resume();
+    await client.waitContains('next', 30_000);
+    assert.deepEqual(closes, [true, true]);
+    const got = client.bytes;
+    const body = got.subarray(got.indexOf('\r\n\r\n') + 4, got.indexOf('\r\n\r\n') + 4 + total);
+    assert.equal(createHash('sha256').update(body).digest('hex'), createHash('sha256').update(payload).digest('hex'));
+  });
+});

@@ -25,13 +25,14 @@ import { connectionAddressesOf } from '../../network/connection.ts';
 import {
   BodyDecoder,
   Http1ParseError,
+  decimal,
   findHeadEnd,
   parseRequestHead,
   skipLeadingEmptyLines,
   type BodySink,
   type RequestHeadFields,
 } from './http1-parser.ts';
-import { COALESCE_LIMIT, InvalidHeaderError, chunkHeader, httpDate, joinHeadAndBody, lastChunk, serializeHeaderLines, statusLine } from './http1-writer.ts';
+import { COALESCE_LIMIT, InvalidHeaderError, chunkHeader, httpDate, joinHeadAndBody, lastChunk, serializeHeaders, statusLine } from './http1-writer.ts';
 
 /** Idle keep-alive connections are closed at random moments within this window of a drain. */
 const IDLE_CLOSE_SPREAD_MS = 2_000;
@@ -100,8 +101,12 @@ export class Http1Server {
   readonly handlers: Http1ServerHandlers;
   readonly logger: Logger;
   readonly limits: Http1ServerLimits;
-  /** Connections with a header-read deadline armed. */
-  readonly #waiting = new Set<Http1Connection>();
+  /**
+   * Open connections, for the deadline sweep. A connection stays here from accept() until
+   * a sweep finds it closed: arming and disarming a deadline per request is then a field
+   * write, not a Set insert and delete.
+   */
+  readonly #connections = new Set<Http1Connection>();
   #sweeper: NodeJS.Timeout | undefined;
 
   constructor(handlers: Http1ServerHandlers, logger: Logger, limits: Http1ServerLimits = DEFAULT_HTTP1_LIMITS) {
@@ -124,9 +129,12 @@ export class Http1Server {
     return connection;
   }
 
-  armDeadline(connection: Http1Connection): void {
-    connection.deadline = Date.now() + this.limits.headersTimeoutMs;
-    this.#waiting.add(connection);
+  armDeadline(connection: Http1Connection, now = Date.now()): void {
+    connection.deadline = now + this.limits.headersTimeoutMs;
+    if (!connection.tracked) {
+      connection.tracked = true;
+      this.#connections.add(connection);
+    }
     if (this.#sweeper === undefined) {
       this.#sweeper = setInterval(() => this.#sweep(), Math.min(DEADLINE_SWEEP_MS, this.limits.headersTimeoutMs));
       this.#sweeper.unref();
@@ -134,18 +142,21 @@ export class Http1Server {
   }
 
   disarmDeadline(connection: Http1Connection): void {
-    this.#waiting.delete(connection);
+    connection.deadline = 0;
   }
 
   #sweep(): void {
     const now = Date.now();
-    for (const connection of this.#waiting) {
-      if (connection.deadline <= now) {
-        this.#waiting.delete(connection);
+    for (const connection of this.#connections) {
+      if (connection.gone) {
+        connection.tracked = false;
+        this.#connections.delete(connection);
+      } else if (connection.deadline !== 0 && connection.deadline <= now) {
+        connection.deadline = 0;
         connection.onDeadline();
       }
     }
-    if (this.#waiting.size === 0) {
+    if (this.#connections.size === 0) {
       clearInterval(this.#sweeper);
       this.#sweeper = undefined;
     }
@@ -181,8 +192,12 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   #peerEnded = false;
   #closed = false;
   #lastActiveAt = Date.now();
-  /** The header-read deadline (ms since the epoch), while one is armed. */
+  /** The header-read deadline (ms since the epoch); 0 = none armed. */
   deadline = 0;
+  /** In the server's set of connections (see Http1Server.#connections). */
+  tracked = false;
+  #remote: string | undefined;
+  #local: string | undefined;
 
   constructor(server: Http1Server, socket: Socket) {
     this.#server = server;
@@ -191,6 +206,23 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
 
   get socket(): Socket {
     return this.#socket;
+  }
+
+  // The connection's addresses (so a PROXY protocol header or original_dst is honoured),
+  // worked out once per connection rather than per request.
+  get remoteAddress(): string {
+    const socket = this.#socket;
+    return (this.#remote ??= connectionAddressesOf(socket)?.remoteAddress ?? formatAddress(socket.remoteAddress, socket.remotePort));
+  }
+
+  get localAddress(): string {
+    const socket = this.#socket;
+    return (this.#local ??= connectionAddressesOf(socket)?.localAddress ?? formatAddress(socket.localAddress, socket.localPort));
+  }
+
+  /** Closed or handed over: nothing more to time out. */
+  get gone(): boolean {
+    return this.#closed;
   }
 
   // ------------------------------------------------------------ control
@@ -229,8 +261,8 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
 
   // ------------------------------------------------------------ reading
   /** Between requests: the next head must arrive before the deadline. */
-  awaitRequest(): void {
-    this.#server.armDeadline(this);
+  awaitRequest(now = Date.now()): void {
+    this.#server.armDeadline(this, now);
   }
 
   onDeadline(): void {
@@ -311,7 +343,6 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   #startRequest(head: RequestHeadFields, buf: Buffer, pos: number): Http1ServerStream | undefined {
     const server = this.#server;
     server.disarmDeadline(this);
-    this.#lastActiveAt = Date.now();
     if (head.method === 'CONNECT') {
       throw new Http1ParseError('HPE_CONNECT', 'CONNECT is not supported', 501);
     }
@@ -448,11 +479,24 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     return this.#body === undefined;
   }
 
-  write(data: Buffer | string, final: Http1ServerStream | undefined): boolean {
+  /**
+   * Writes `data`. With `final` (the stream whose response it ends), final.afterLastWrite()
+   * follows once the bytes are out: the write's callback, or with `now`, right here when
+   * the socket handed everything to the kernel at once (the usual case; a write callback
+   * costs a tick per response). `now` is only for end(), called when the proxy is done
+   * with the exchange, so the exchange never ends inside the proxy's own upstream callbacks.
+   */
+  write(data: Buffer | string, final: Http1ServerStream | undefined, now = false): boolean {
     const socket = this.#socket;
     if (this.#closed || socket.destroyed) return true;
     if (final === undefined) return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
-    return typeof data === 'string' ? socket.write(data, 'latin1', final.afterLastWrite) : socket.write(data, final.afterLastWrite);
+    if (!now) return typeof data === 'string' ? socket.write(data, 'latin1', final.writeCallback()) : socket.write(data, final.writeCallback());
+    const ok = data.length === 0 || (typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data));
+    // Nothing queued in the stream and no error: every byte of the response is in the kernel.
+    if (socket.writableLength === 0 && socket.errored === null && !socket.destroyed) final.afterLastWrite();
+    // Otherwise an empty write calls back once the bytes queued before it are out.
+    else socket.write(EMPTY, final.writeCallback());
+    return ok;
   }
 
   onceDrain(fn: () => void): void {
@@ -489,13 +533,14 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   #afterExchange(stream: Http1ServerStream): void {
     if (this.#stream !== stream) return;
     this.#stream = undefined;
-    this.#lastActiveAt = Date.now();
+    const now = Date.now();
+    this.#lastActiveAt = now;
     if (this.#draining || this.#peerEnded) {
       this.#closed = true;
       this.#socket.end();
       return;
     }
-    this.awaitRequest();
+    this.awaitRequest(now);
     if (!this.#holding) return;
     // A pipelined request waits: parsed on the next tick, out of the finished exchange's stack.
     this.#holding = false;
@@ -512,6 +557,16 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
 }
 
 function ignoreError(): void {}
+
+const EMPTY = Buffer.alloc(0);
+
+/** How many lines of `name` (lower-case) `headers` has. */
+function countOf(headers: HeaderMap, name: string): number {
+  const flat = headers.flatView();
+  let n = 0;
+  for (let i = 0; i < flat.length; i += 2) if (flat[i] === name) n++;
+  return n;
+}
 
 function abandonBody(reader: RequestBody | undefined): void {
   if (reader === undefined || reader.destroyed || reader.readableEnded) return;
@@ -536,7 +591,8 @@ class RequestBody extends Readable {
 }
 
 function requestHead(head: RequestHeadFields): RequestHead {
-  const headers = new HeaderMap(head.headers);
+  // Checked by the parser: the writers need not check these lines again.
+  const headers = new HeaderMap(head.headers, head.headers.length);
   const authority = headers.get('host') ?? '';
   if (authority !== '') headers.delete('host');
   return { method: head.method, path: head.target, authority, scheme: 'http', headers };
@@ -571,8 +627,6 @@ class Http1ServerStream implements ServerStream {
   responseDone = false;
   #onClose: ((completed: boolean) => void) | undefined;
   #closeNotified = false;
-  #remote: string | undefined;
-  #local: string | undefined;
 
   constructor(connection: Http1Connection, request: RequestHeadFields, body: RequestBody | undefined) {
     this.#connection = connection;
@@ -584,15 +638,12 @@ class Http1ServerStream implements ServerStream {
     if (request.expectContinue) this.head.headers.delete('expect');
   }
 
-  // The connection's addresses, so a PROXY protocol header or original_dst is honoured.
   get remoteAddress(): string {
-    const socket = this.#connection.socket;
-    return (this.#remote ??= connectionAddressesOf(socket)?.remoteAddress ?? formatAddress(socket.remoteAddress, socket.remotePort));
+    return this.#connection.remoteAddress;
   }
 
   get localAddress(): string {
-    const socket = this.#connection.socket;
-    return (this.#local ??= connectionAddressesOf(socket)?.localAddress ?? formatAddress(socket.localAddress, socket.localPort));
+    return this.#connection.localAddress;
   }
 
   get headersSent(): boolean {
@@ -628,11 +679,12 @@ class Http1ServerStream implements ServerStream {
       const declared = headers.get('content-length');
       if (declared !== undefined) {
         // Only what a client can read: digits, once (a filter may have set anything).
-        if (!/^[0-9]{1,15}$/.test(declared) || headers.getAll('content-length').length > 1) {
+        const length = decimal(declared);
+        if (length === -1 || countOf(headers, 'content-length') > 1) {
           throw new InvalidHeaderError('ERR_INVALID_CHAR', `invalid content-length in the response: ${JSON.stringify(declared)}`);
         }
         this.#framing = LENGTH;
-        this.#length = Number(declared);
+        this.#length = length;
         // A declared body that will never come: the client would read the next response as it.
         if (endStream && this.#length > 0) keepAlive = false;
       } else if (endStream) {
@@ -650,7 +702,7 @@ class Http1ServerStream implements ServerStream {
     if (!keepAlive) extra += 'connection: close\r\n';
     else if (request.http10) extra += 'connection: keep-alive\r\n';
     if (!headers.has('date')) extra += `date: ${httpDate()}\r\n`;
-    const text = `${statusLine(status)}${serializeHeaderLines(headers.toFlat())}${extra}\r\n`;
+    const text = `${statusLine(status)}${serializeHeaders(headers)}${extra}\r\n`;
     this.#headersSent = true;
     this.#keepAlive = keepAlive;
     if (endStream || (this.#framing === LENGTH && this.#length === 0) || this.#framing === NO_BODY) {
@@ -680,12 +732,12 @@ class Http1ServerStream implements ServerStream {
         return true;
       }
       this.#bytesSent += chunk.length;
-      const last = chunk.length === room ? this : undefined;
-      if (last !== undefined) this.#ended = true;
-      if (head === '') return this.#connection.write(chunk, last);
-      if (chunk.length <= COALESCE_LIMIT) return this.#connection.write(joinHeadAndBody(head, chunk), last);
+      // The last bytes: the exchange completes at end() (see Http1Connection.write).
+      if (chunk.length === room) this.#ended = true;
+      if (head === '') return this.#connection.write(chunk, undefined);
+      if (chunk.length <= COALESCE_LIMIT) return this.#connection.write(joinHeadAndBody(head, chunk), undefined);
       this.#connection.write(head, undefined);
-      return this.#connection.write(chunk, last);
+      return this.#connection.write(chunk, undefined);
     }
     this.#bytesSent += chunk.length;
     if (framing === CHUNKED) {
@@ -715,12 +767,12 @@ class Http1ServerStream implements ServerStream {
     this.#heldHead = undefined;
     if (framing === CHUNKED) {
       this.#ended = true;
-      this.#connection.write(`${head ?? ''}${tail}`, this);
+      this.#connection.write(`${head ?? ''}${tail}`, this, true);
       return;
     }
     if (this.#ended) {
-      // LENGTH: the last body bytes went out with this stream as their callback.
-      if (head !== undefined) this.#connection.write(head, this);
+      // LENGTH: the last body bytes went out already; the response is complete once they are out.
+      this.#connection.write(head ?? '', this, true);
       return;
     }
     this.#ended = true;
@@ -730,16 +782,21 @@ class Http1ServerStream implements ServerStream {
       return;
     }
     if (framing === UNTIL_CLOSE) this.#keepAlive = false;
-    this.#connection.write(head ?? '', this);
+    this.#connection.write(head ?? '', this, true);
   }
 
   /** The socket write carrying the response's last bytes completed. */
-  readonly afterLastWrite = (err?: Error | null): void => {
+  afterLastWrite(err?: Error | null): void {
     if (this.responseDone) return;
     if (err) return; // 'close' follows and ends the exchange as not completed
     this.responseDone = true;
     this.#connection.responseFinished(this, this.#keepAlive);
-  };
+  }
+
+  /** afterLastWrite as a write callback (made only when a write must call back). */
+  writeCallback(): (err?: Error | null) => void {
+    return (err) => this.afterLastWrite(err);
+  }
 
   reset(): void {
     // A finished exchange no longer owns the connection (it may serve the next request).

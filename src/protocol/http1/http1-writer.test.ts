@@ -14,8 +14,10 @@ import {
   joinHeadAndBody,
   lastChunk,
   serializeHeaderLines,
+  serializeHeaders,
   statusLine,
 } from './http1-writer.ts';
+import { HeaderMap } from '../../api/headers.ts';
 import { BodyDecoder, findHeadEnd, parseRequestHead, parseResponseHead } from './http1-parser.ts';
 
 function refusesHeader(flat: string[], code: 'ERR_INVALID_HTTP_TOKEN' | 'ERR_INVALID_CHAR'): void {
@@ -208,5 +210,27 @@ describe('chunk framing', () => {
     assert.equal(decoder.done, true);
     assert.deepEqual(Buffer.concat(got), Buffer.concat(pieces));
     assert.deepEqual(decoder.trailers, ['server-timing', 'total;dur=1', 'x-sum', 'f00d']);
+  });
+});
+
+describe('validated lines', () => {
+  test('the validated prefix is written as it is; every line after it is checked', () => {
+    // What a parser hands over is valid; these "invalid" strings stand for lines it vouched for.
+    assert.equal(serializeHeaderLines(['a b', 'x', 'c', 'd'], 2), 'a b: x\r\nc: d\r\n');
+    assert.throws(() => serializeHeaderLines(['a', 'x', 'c', 'bad\nvalue'], 2), InvalidHeaderError);
+    assert.throws(() => serializeHeaderLines(['a', 'x', 'b d', 'v'], 2), InvalidHeaderError);
+  });
+
+  test('serializeHeaders checks what was added or changed since parsing', () => {
+    const parsed = new HeaderMap(['server', 'x', 'date', 'y'], 4);
+    assert.equal(serializeHeaders(parsed), 'server: x\r\ndate: y\r\n');
+    parsed.set('server', 'evil\r\nset-cookie: a=b');
+    assert.throws(() => serializeHeaders(parsed), InvalidHeaderError);
+    const added = new HeaderMap(['server', 'x'], 2);
+    added.add('x-bad', 'a\rb');
+    assert.throws(() => serializeHeaders(added), InvalidHeaderError);
+    const changed = new HeaderMap(['server', 'x'], 2);
+    changed.toFlat()[1] = 'a\nb';
+    assert.throws(() => serializeHeaders(changed), InvalidHeaderError);
   });
 });

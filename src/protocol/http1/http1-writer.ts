@@ -6,6 +6,7 @@
  * config can set them: a CR or LF would otherwise split the message (response splitting).
  */
 import { STATUS_CODES } from 'node:http';
+import type { HeaderMap } from '../../api/headers.ts';
 
 /** A header name or value the writer refuses (node:http's codes, so logs read the same). */
 export class InvalidHeaderError extends Error {
@@ -21,17 +22,28 @@ export class InvalidHeaderError extends Error {
 const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const INVALID_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
 
-/** "name: value\r\n" for each header of a flat array; throws InvalidHeaderError. */
-export function serializeHeaderLines(flat: readonly string[]): string {
+/**
+ * "name: value\r\n" for each header of a flat array; throws InvalidHeaderError. The first
+ * `validated` entries are known valid (HeaderMap.validated: they came from the parser,
+ * which checks the same rules) and are not checked again.
+ */
+export function serializeHeaderLines(flat: readonly string[], validated = 0): string {
   let out = '';
   for (let i = 0; i < flat.length; i += 2) {
     const name = flat[i]!;
     const value = flat[i + 1]!;
-    if (!TOKEN_RE.test(name)) throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', `invalid header name: ${JSON.stringify(name)}`);
-    if (INVALID_VALUE_RE.test(value)) throw new InvalidHeaderError('ERR_INVALID_CHAR', `invalid character in the value of header ${name}`);
+    if (i >= validated) {
+      if (!TOKEN_RE.test(name)) throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', `invalid header name: ${JSON.stringify(name)}`);
+      if (INVALID_VALUE_RE.test(value)) throw new InvalidHeaderError('ERR_INVALID_CHAR', `invalid character in the value of header ${name}`);
+    }
     out += `${name}: ${value}\r\n`;
   }
   return out;
+}
+
+/** The header lines of `headers`, checking only what its parser did not (see serializeHeaderLines). */
+export function serializeHeaders(headers: HeaderMap): string {
+  return serializeHeaderLines(headers.flatView(), headers.validated);
 }
 
 const STATUS_LINES: string[] = [];

@@ -1014,3 +1014,74 @@ describe('Http1Pool: failures', () => {
     assert.deepEqual(aborted.rec.events, []);
   });
 });
+
+describe('Http1Pool: reads and idle time', () => {
+  test('a connection used again and again stays open past the idle timeout; it closes one idle timeout after its last use', async (t) => {
+    const upstream = await rawUpstream((socket) => socket.write(OK));
+    const { pool, cluster } = poolAt(upstream.port, { idleTimeoutMs: 100 });
+    t.after(async () => {
+      await pool.close();
+      await upstream.close();
+    });
+    // 8 uses 40 ms apart: 320 ms in all, three idle timeouts, never 100 ms idle.
+    for (let i = 0; i < 8; i++) {
+      await fetchOk(pool);
+      await sleep(40);
+    }
+    assert.equal(upstream.connections, 1, 'one connection served every request');
+    const lastUse = Date.now() - 40;
+    await until(() => cluster.activeConnections === 0, 'the idle connection to close');
+    const idleFor = Date.now() - lastUse;
+    assert.ok(idleFor >= 90, `closed ${idleFor} ms after its last use, before the idle timeout`);
+    assert.ok(idleFor < 1000, `closed ${idleFor} ms after its last use, long after the idle timeout`);
+  });
+
+  test('body chunks kept by the handler stay intact while other connections read (small reads share one buffer)', async (t) => {
+    // Each response comes in pieces: the head split in two, then the body 7 bytes at a time.
+    const upstream = await rawUpstream((socket, _head, n) => {
+      const body = `response-${n}-`.repeat(20);
+      const whole = `HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\nx-n: ${n}\r\n\r\n${body}`;
+      const pieces = [whole.slice(0, 10), whole.slice(10, whole.indexOf('\r\n\r\n') + 4)];
+      for (let at = whole.indexOf('\r\n\r\n') + 4; at < whole.length; at += 7) pieces.push(whole.slice(at, at + 7));
+      let i = 0;
+      const next = (): void => {
+        if (i < pieces.length && !socket.destroyed) {
+          socket.write(pieces[i++]!, 'latin1');
+          setTimeout(next, 1);
+        }
+      };
+      next();
+    });
+    const { pool } = poolAt(upstream.port);
+    t.after(async () => {
+      await pool.close();
+      await upstream.close();
+    });
+    const recs = Array.from({ length: 4 }, () => send(pool).rec);
+    await Promise.all(recs.map((r) => r.done));
+    assert.equal(upstream.connections, 4);
+    for (const rec of recs) {
+      assert.equal(rec.error, undefined);
+      const n = rec.headers!.get('x-n');
+      assert.equal(rec.text, `response-${n}-`.repeat(20));
+      assert.ok(rec.chunks.length > 1, 'the body came in several reads');
+    }
+  });
+
+  test('a big body (big reads, then fresh buffers) arrives whole, chunks kept by the handler unchanged', async (t) => {
+    const body = randomBytes(3 * 1024 * 1024 + 17);
+    const upstream = await httpUpstream((_req, res) => {
+      res.setHeader('content-length', body.length);
+      res.end(body);
+    });
+    const { pool } = poolAt(upstream.port);
+    t.after(async () => {
+      await pool.close();
+      await upstream.close();
+    });
+    // Two at once, so reads of both connections interleave.
+    const [a, b] = await Promise.all([fetchOk(pool), fetchOk(pool)]);
+    assert.equal(sha256(a.body), sha256(body));
+    assert.equal(sha256(b.body), sha256(body));
+  });
+});

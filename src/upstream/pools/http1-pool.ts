@@ -2,7 +2,8 @@
  * @module upstream/pools/http1-pool
  * HTTP/1.1 keep-alive connections to one upstream host, on raw sockets with mosnode's own
  * parser and writer (protocol/http1): the proxy's hot path, so a request costs an
- * exchange object, its head string and its response HeaderMap, and normally one write.
+ * exchange object, its head string and its response HeaderMap, and normally one write;
+ * responses are read through net's `onread` (ConnectionReads), not 'data' events.
  * One request at a time per connection (no pipelining: a slow response would hold up the
  * ones behind it). Connections are opened by the cluster (connect timeout, circuit
  * breaker, connection metrics), reused most-recent-first so the rest go idle and close,
@@ -109,6 +110,11 @@ const METHOD_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const REQUEST_LINE_BAD_RE = /[\x00-\x20\x7f]/;
 const CONTENT_LENGTH_RE = /^[0-9]{1,15}$/;
 
+/** The usual methods, known to be tokens without a regex. */
+function isCommonMethod(method: string): boolean {
+  return method === 'GET' || method === 'POST' || method === 'HEAD' || method === 'PUT' || method === 'DELETE';
+}
+
 /** Methods whose bodiless request still says `content-length: 0` (as node:http and curl send). */
 function expectsBody(method: string): boolean {
   return method === 'POST' || method === 'PUT' || method === 'PATCH';
@@ -191,11 +197,12 @@ export class Http1Pool implements HttpConnectionPool {
     this.#open++;
     this.#connecting++;
     owner.ownsConnect = true;
-    this.#cluster.connectTcp(this.#host).then(
+    const reads = new ConnectionReads();
+    this.#cluster.connectTcp(this.#host, { onread: reads.options }).then(
       (socket) => {
         this.#connecting--;
         owner.ownsConnect = false;
-        this.connectionFree(new Connection(this, socket));
+        this.connectionFree(new Connection(this, socket, reads));
       },
       (err: Error) => {
         this.#connecting--;
@@ -263,10 +270,11 @@ export class Http1Pool implements HttpConnectionPool {
  */
 function requestHead(head: UpstreamRequestHead, body: UpstreamBody, exchange: Http1Exchange): string {
   const { method, path, authority } = head;
-  if (!METHOD_RE.test(method)) throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', `invalid request method: ${JSON.stringify(method)}`);
+  if (!isCommonMethod(method) && !METHOD_RE.test(method)) throw new InvalidHeaderError('ERR_INVALID_HTTP_TOKEN', `invalid request method: ${JSON.stringify(method)}`);
   if (path.length === 0 || REQUEST_LINE_BAD_RE.test(path)) throw new InvalidHeaderError('ERR_INVALID_CHAR', 'invalid character in the request path');
   if (REQUEST_LINE_BAD_RE.test(authority)) throw new InvalidHeaderError('ERR_INVALID_CHAR', 'invalid character in the request authority');
-  const flat = head.headers.toFlat();
+  const flat = head.headers.flatView();
+  const validated = head.headers.validated;
   let own = false;
   for (let i = 0; i < flat.length; i += 2) {
     if (isOwnHeader(flat[i]!)) {
@@ -276,18 +284,22 @@ function requestHead(head: UpstreamRequestHead, body: UpstreamBody, exchange: Ht
   }
   let lines: string;
   let declared: string | undefined;
-  if (!own) lines = serializeHeaderLines(flat);
+  if (!own) lines = serializeHeaderLines(flat, validated);
   else {
     const kept = KEPT;
     try {
+      // The kept lines that came from the validated prefix stay a validated prefix.
+      let keptValidated = 0;
       for (let i = 0; i < flat.length; i += 2) {
         const name = flat[i]!;
-        if (!isOwnHeader(name)) kept.push(name, flat[i + 1]!);
-        else if (name === 'content-length') declared ??= flat[i + 1]!;
+        if (!isOwnHeader(name)) {
+          kept.push(name, flat[i + 1]!);
+          if (i < validated) keptValidated = kept.length;
+        } else if (name === 'content-length') declared ??= flat[i + 1]!;
       }
-      lines = serializeHeaderLines(kept);
+      lines = serializeHeaderLines(kept, keptValidated);
     } finally {
-      kept.length = 0;
+      while (kept.length > 0) kept.pop(); // (pops: setting length would trim the store, a runtime call)
     }
   }
   let framing: string;
@@ -349,6 +361,43 @@ class Http1Exchange implements UpstreamExchange {
   }
 }
 
+// ---------------------------------------------------------------- reads
+
+/**
+ * Where quiet connections read (net's `onread`): one buffer for the process, since a read
+ * is handled whole before the next one lands. What outlives the read (a body chunk, an
+ * unfinished head) is copied out of it.
+ */
+const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024);
+
+/** A read at least this big makes the next one land in a buffer of its own (no copy). */
+const BIG_READ = 8 * 1024;
+
+/**
+ * A connection's reads through net's `onread` rather than 'data' events: no stream
+ * machinery per read (Readable push, 'data' emit, a tick). Small reads (a typical
+ * response) land in SCRATCH and what is kept is copied; after a big read, the next ones
+ * land in fresh buffers whose views are handed on as they are, like 'data' chunks.
+ */
+class ConnectionReads {
+  conn: Connection | undefined;
+  /** Node asked for a buffer: the option reached the socket (else it reads through 'data'). */
+  attached = false;
+  #big = false;
+  readonly options = {
+    buffer: (): Buffer => {
+      this.attached = true;
+      return this.#big ? Buffer.allocUnsafeSlow(64 * 1024) : SCRATCH;
+    },
+    callback: (nread: number, landed: Uint8Array): boolean => {
+      this.#big = nread >= BIG_READ;
+      // Nothing can arrive before the connection exists (the connect resolves first).
+      this.conn?.onRead(landed.subarray(0, nread) as Buffer, landed === SCRATCH);
+      return true;
+    },
+  };
+}
+
 // ---------------------------------------------------------------- connection
 
 function ignoreError(): void {}
@@ -360,12 +409,18 @@ function ignoreError(): void {}
 class Connection implements BodySink {
   readonly #pool: Http1Pool;
   readonly #socket: Socket;
+  /** The read being handled is in SCRATCH: body chunks are copied before they are handed on. */
+  #shared = false;
   /** The request in flight; undefined while idle. */
   #exchange: Http1Exchange | undefined;
   #requests = 0;
   /** Destroyed (its 'close' may not have come yet). */
   closed = false;
   #idleTimer: NodeJS.Timeout | undefined;
+  /** The idle timer is pending. */
+  #idleArmed = false;
+  /** performance.now() when the connection last went idle. */
+  #idleSince = 0;
 
   // Request side.
   #requestSent = false;
@@ -385,13 +440,14 @@ class Connection implements BodySink {
   /** The socket was paused because onResponseData returned false. */
   #paused = false;
 
-  constructor(pool: Http1Pool, socket: Socket) {
+  constructor(pool: Http1Pool, socket: Socket, reads: ConnectionReads) {
     this.#pool = pool;
     this.#socket = socket;
     // The cluster's sockets allow half-close (for tcp_proxy); an HTTP/1 client does not.
     socket.allowHalfOpen = false;
     socket.setNoDelay(true);
-    socket.on('data', this.#onData);
+    reads.conn = this;
+    if (!reads.attached) socket.on('data', (chunk: Buffer) => this.onRead(chunk, false));
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
@@ -433,13 +489,17 @@ class Connection implements BodySink {
     handler.onRequestSent();
   }
 
-  /** The connection waits in the pool; closed after the idle timeout. */
+  /**
+   * The connection waits in the pool; closed after the idle timeout. The timer is not
+   * moved per request: it checks, when it fires, how long the connection has been idle.
+   */
   idle(): void {
-    // One timer per connection, re-armed per idle period rather than allocated.
+    this.#idleSince = performance.now();
     if (this.#idleTimer === undefined) {
       this.#idleTimer = setTimeout(this.#onIdleTimeout, this.#pool.idleTimeoutMs);
       this.#idleTimer.unref();
-    } else this.#idleTimer.refresh();
+    } else if (!this.#idleArmed) this.#idleTimer.refresh(); // (its duration may be a remainder: the check when it fires keeps it exact)
+    this.#idleArmed = true;
   }
 
   destroy(): void {
@@ -471,8 +531,18 @@ class Connection implements BodySink {
   }
 
   readonly #onIdleTimeout = (): void => {
-    // The timer may fire while a request is on the connection (armed at the last idle): ignored.
-    if (this.#exchange === undefined && !this.closed) this.destroy();
+    this.#idleArmed = false;
+    // Busy now: the next idle() arms it again.
+    if (this.#exchange !== undefined || this.closed) return;
+    const left = this.#pool.idleTimeoutMs - (performance.now() - this.#idleSince);
+    if (left < 1) {
+      this.destroy();
+      return;
+    }
+    // Used since the timer was armed: wait for the rest of the idle time.
+    this.#idleTimer = setTimeout(this.#onIdleTimeout, left);
+    this.#idleTimer.unref();
+    this.#idleArmed = true;
   };
 
   // -------------------------------------------------------------- request body
@@ -583,7 +653,8 @@ class Connection implements BodySink {
 
   // -------------------------------------------------------------- response
 
-  readonly #onData = (chunk: Buffer): void => {
+  /** Bytes read (ConnectionReads); `shared` = they are in SCRATCH, valid only during this call. */
+  onRead(chunk: Buffer, shared: boolean): void {
     const exchange = this.#exchange;
     if (exchange === undefined) {
       // An idle connection has nothing to say; whatever it sent makes it unusable.
@@ -592,14 +663,17 @@ class Connection implements BodySink {
     }
     let buf = chunk;
     let pos = 0;
+    this.#shared = shared;
     try {
       if (this.#decoder === undefined) {
         let from = 0;
         const pending = this.#pending;
         if (pending !== undefined) {
+          // Buffer.concat copies: buf is no longer in SCRATCH.
           this.#pending = undefined;
           from = pending.length;
           buf = Buffer.concat([pending, chunk]);
+          this.#shared = false;
         }
         pos = this.#readHead(exchange, buf, from);
         if (pos === -1) return;
@@ -609,9 +683,11 @@ class Connection implements BodySink {
       if (!(err instanceof Http1ParseError)) throw err;
       if (this.#exchange === exchange) this.#fail(exchange, err, 'protocol');
       return;
+    } finally {
+      this.#shared = false;
     }
     if (this.#exchange === exchange && this.#decoder!.done) this.#complete(exchange, pos < buf.length);
-  };
+  }
 
   /**
    * Parses response heads from buf[0..]: skips 1xx, hands the final head to the handler.
@@ -623,7 +699,7 @@ class Connection implements BodySink {
     for (;;) {
       const end = findHeadEnd(buf, pos, from, MAX_HEAD_BYTES);
       if (end === -1) {
-        if (pos < buf.length) this.#pending = pos === 0 ? buf : buf.subarray(pos);
+        if (pos < buf.length) this.#pending = this.#shared ? Buffer.from(buf.subarray(pos)) : pos === 0 ? buf : buf.subarray(pos);
         return -1;
       }
       const head = parseResponseHead(buf, pos, end);
@@ -638,7 +714,8 @@ class Connection implements BodySink {
       }
       const kind = responseBodyKind(head, exchange.method);
       this.#keepAlive = !head.close && (!head.http10 || head.keepAlive);
-      const headers = new HeaderMap(head.headers);
+      // Checked by the parser: the writers need not check these lines again.
+      const headers = new HeaderMap(head.headers, head.headers.length);
       if (head.transferEncoding !== undefined && (head.contentLength !== -1 || head.http10)) {
         // Framing that smells of response smuggling (RFC 9112 §6.1, §6.3): the body is
         // framed by Transfer-Encoding, the Content-Length is not forwarded, and the
@@ -666,6 +743,8 @@ class Connection implements BodySink {
   onBody(chunk: Buffer): void {
     const exchange = this.#exchange;
     if (exchange === undefined) return; // aborted while the rest of the read is decoded
+    // The handler may keep the chunk (a buffered body, a write still queued): never SCRATCH.
+    if (this.#shared) chunk = Buffer.from(chunk);
     if (!exchange.handler.onResponseData(chunk) && this.#exchange === exchange && !this.#paused) {
       // Stops the next reads; the rest of the current one is still decoded and delivered.
       this.#paused = true;
