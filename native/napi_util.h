@@ -64,4 +64,11 @@ bool mosnode_export_int(napi_env env, napi_value exports, const char *name, int3
 
 void mosnode_throw_pending_or_generic(napi_env env, const char *what);
 
+/* In a napi_callback: declares argc and argv[n] holding the call's first n arguments
+ * (missing ones are undefined); returns NULL on failure. */
+#define MOSNODE_ARGS(n)                                                                      \
+  size_t argc = (n);                                                                         \
+  napi_value argv[(n)];                                                                      \
+  MOSNODE_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))
+
 #endif

@@ -51,11 +51,6 @@
 #define IPV6_TRANSPARENT 75
 #endif
 
-#define ARGS(n)                                                                              \
-  size_t argc = (n);                                                                         \
-  napi_value argv[(n)];                                                                      \
-  MOSNODE_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))
-
 static bool get_fd(napi_env env, napi_value value, int *out) {
   int64_t fd;
   if (!mosnode_get_int(env, value, "fd", 0, INT32_MAX, &fd)) return false;
@@ -91,7 +86,7 @@ static napi_value address_object(napi_env env, const char *text, int port, int f
 
 /* getOriginalDst(fd: number): { address: string, port: number, family: 4 | 6 }. */
 static napi_value get_original_dst(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  MOSNODE_ARGS(1);
   int fd, family = AF_UNSPEC, err;
   if (!get_fd(env, argv[0], &fd)) return NULL;
   if ((err = effective_family(fd, &family)) != 0) return mosnode_throw_errno(env, err, "getsockname", NULL);
@@ -128,7 +123,7 @@ static napi_value get_original_dst(napi_env env, napi_callback_info info) {
 
 /* setIpTransparent(fd: number): undefined. IP_TRANSPARENT (IPv4) or IPV6_TRANSPARENT (IPv6). */
 static napi_value set_ip_transparent(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  MOSNODE_ARGS(1);
   int fd;
   if (!get_fd(env, argv[0], &fd)) return NULL;
   struct sockaddr_storage local;

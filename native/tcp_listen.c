@@ -25,14 +25,9 @@
 
 #include "napi_util.h"
 
-#define ARGS(n)                                                                              \
-  size_t argc = (n);                                                                         \
-  napi_value argv[(n)];                                                                      \
-  MOSNODE_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))
-
 /* tcpListen(ip: string, port: number, backlog: number, reusePort: boolean): number (fd). */
 static napi_value tcp_listen(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  MOSNODE_ARGS(4);
   char ip[INET6_ADDRSTRLEN + 1];
   size_t ip_len = 0;
   if (napi_get_value_string_utf8(env, argv[0], ip, sizeof(ip), &ip_len) != napi_ok) {
@@ -93,7 +88,7 @@ static napi_value tcp_listen(napi_env env, napi_callback_info info) {
 
 /* localPort(fd: number): number. */
 static napi_value local_port(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  MOSNODE_ARGS(1);
   int64_t fd;
   if (!mosnode_get_int(env, argv[0], "fd", 0, INT32_MAX, &fd)) return NULL;
   struct sockaddr_storage local;

@@ -425,14 +425,9 @@ static struct engine *engine_of(napi_env env) {
   return data;
 }
 
-#define ARGS(n)                                                                              \
-  size_t argc = (n);                                                                         \
-  napi_value argv[(n)];                                                                      \
-  MOSNODE_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))
-
 /* relayInit(onEnd): once per environment. */
 static napi_value relay_init(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  MOSNODE_ARGS(1);
   if (engine_of(env) != NULL) return mosnode_throw_code(env, "ERR_INVALID_STATE", 0, NULL, "relayInit: already initialised");
   napi_valuetype type;
   MOSNODE_CALL(env, napi_typeof(env, argv[0], &type));
@@ -488,7 +483,7 @@ static struct engine *require_engine(napi_env env) {
 
 /* relayStart(fdA, fdB, idleMs) -> id */
 static napi_value relay_start(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  MOSNODE_ARGS(3);
   struct engine *e = require_engine(env);
   if (e == NULL) return NULL;
   int64_t fd_a, fd_b, idle_ms;
@@ -577,7 +572,7 @@ static bool read_id(napi_env env, napi_value value, double *id) {
 
 /* relayDetach(id) -> [aToB, bToA] | null */
 static napi_value relay_detach(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  MOSNODE_ARGS(1);
   struct engine *e = require_engine(env);
   double id;
   if (e == NULL || !read_id(env, argv[0], &id)) return NULL;
@@ -605,7 +600,7 @@ static napi_value relay_detach(napi_env env, napi_callback_info info) {
 
 /* relayStop(id) -> [aToB, bToA] | null */
 static napi_value relay_stop(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  MOSNODE_ARGS(1);
   struct engine *e = require_engine(env);
   double id;
   if (e == NULL || !read_id(env, argv[0], &id)) return NULL;

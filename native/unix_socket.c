@@ -38,11 +38,6 @@
 /* Upper bound of recvMsg's maxBytes: a guard against absurd allocations. */
 #define MOSNODE_MAX_RECV_BYTES (64 * 1024 * 1024)
 
-#define ARGS(n)                                                                              \
-  size_t argc = (n);                                                                         \
-  napi_value argv[(n)];                                                                      \
-  MOSNODE_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))
-
 static napi_value make_int(napi_env env, int64_t value) {
   napi_value result;
   MOSNODE_CALL(env, napi_create_int64(env, value, &result));
@@ -76,7 +71,7 @@ static bool get_fd(napi_env env, napi_value value, const char *name, int *out) {
 
 /* unixListen(path: string, backlog: number): number (the listening fd). */
 static napi_value unix_listen(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  MOSNODE_ARGS(2);
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof(addr));
   addr.sun_family = AF_UNIX;
@@ -102,7 +97,7 @@ static napi_value unix_listen(napi_env env, napi_callback_info info) {
 
 /* unixAccept(listenerFd: number): number (the connected fd, or -1: nothing to accept now). */
 static napi_value unix_accept(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  MOSNODE_ARGS(1);
   int listener;
   if (!get_fd(env, argv[0], "listenerFd", &listener)) return NULL;
   int fd;
@@ -123,7 +118,7 @@ static napi_value unix_accept(napi_env env, napi_callback_info info) {
  * means the backlog is full. EINPROGRESS (other kernels) is checked once without waiting.
  */
 static napi_value unix_connect(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  MOSNODE_ARGS(1);
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof(addr));
   addr.sun_family = AF_UNIX;
@@ -155,7 +150,7 @@ static napi_value unix_connect(napi_env env, napi_callback_info info) {
  * delivered and the caller resends only the rest of data, without fds.
  */
 static napi_value send_msg(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  MOSNODE_ARGS(3);
   int fd;
   if (!get_fd(env, argv[0], "fd", &fd)) return NULL;
 
@@ -238,7 +233,7 @@ static napi_value send_msg(napi_env env, napi_callback_info info) {
  * the bytes read with them are lost, so the stream is no longer usable.
  */
 static napi_value recv_msg(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  MOSNODE_ARGS(3);
   int fd;
   int64_t max_bytes, max_fds;
   if (!get_fd(env, argv[0], "fd", &fd)) return NULL;
@@ -325,7 +320,7 @@ static napi_value recv_msg(napi_env env, napi_callback_info info) {
 
 /* closeFd(fd: number): undefined. Throws EBADF for an fd that is not open. */
 static napi_value close_fd(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  MOSNODE_ARGS(1);
   int fd;
   if (!get_fd(env, argv[0], "fd", &fd)) return NULL;
   /* On Linux the fd is released even when close reports EINTR; retrying could close another. */

@@ -24,6 +24,15 @@ import { BytePool, MAX_CLASS_BYTES, sharedBytePool, type PooledBytes } from './b
 
 /** The process's quiet-mode read target; its bytes never leave a read callback. */
 let scratch: Buffer | undefined;
+
+/**
+ * The process's 64 KiB buffer for `onread` reads whose bytes are used, or copied out,
+ * before the read callback returns (one socket reads at a time, so every such reader
+ * can share it: SocketReadBuffer's quiet mode, the HTTP/1 pool's connections).
+ */
+export function readScratch(): Buffer {
+  return (scratch ??= Buffer.allocUnsafeSlow(MAX_CLASS_BYTES));
+}
 /**
  * Set if a read ever lands somewhere other than the buffer `next()` returned last (a Node
  * that no longer honours the per-read buffer): from then on every socket stays in quiet
@@ -55,7 +64,7 @@ export class SocketReadBuffer {
     this.#asked = true;
     if (!this.#busy || this.#closed || perReadBufferIgnored) {
       this.#target = undefined;
-      return (scratch ??= Buffer.allocUnsafeSlow(MAX_CLASS_BYTES));
+      return readScratch();
     }
     this.#own ??= this.#pool.acquire(MAX_CLASS_BYTES);
     this.#target = this.#own;

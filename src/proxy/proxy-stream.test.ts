@@ -1,6 +1,6 @@
 /**
  * ProxyStream through a running proxy (in this process, real sockets): route request
- * timeouts, which share one timer per duration (DeadlineQueue), expire neither early nor
+ * timeouts, which share one timer per duration (core/deadline-queue), expire neither early nor
  * much late whatever was armed and cancelled around them; and a proxied response ends
  * its exchange only after the upstream exchange ended, so the upstream connection is
  * reused.

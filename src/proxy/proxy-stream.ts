@@ -37,6 +37,7 @@ import type { ProxyContext } from './proxy-context.ts';
 import { ResponseFlags, type RequestInfo } from './request-info.ts';
 import { FilterTimeoutError, StreamFilterChain } from './stream-filter-chain.ts';
 import { sendMirror } from './mirror.ts';
+import { deadlineQueue, type Deadline } from '../core/deadline-queue.ts';
 
 /** Retries of a connection failure when the route has no retry_policy (MOSN's default). */
 const DEFAULT_CONNECT_RETRIES = 3;
@@ -56,101 +57,6 @@ function grpcStatusOf(status: number): number {
     case 504: return 4;
     default: return status >= 200 && status < 300 ? 0 : 2;
   }
-}
-
-/** Calls a stream's request timeout (set in ProxyStream's static block). */
-let expireRequest: (stream: ProxyStream) => void = () => undefined;
-
-/** One armed request timeout: a link in its DeadlineQueue. */
-class Deadline {
-  readonly at: number;
-  readonly stream: ProxyStream;
-  queue: DeadlineQueue | undefined;
-  prev: Deadline | undefined;
-  next: Deadline | undefined;
-
-  constructor(at: number, stream: ProxyStream, queue: DeadlineQueue) {
-    this.at = at;
-    this.stream = stream;
-    this.queue = queue;
-  }
-
-  cancel(): void {
-    this.queue?.remove(this);
-  }
-}
-
-/**
- * The request timeouts of one duration. Armed in time order, they expire in arming
- * order, so a linked list in that order and one timer for its oldest entry do: arming
- * and cancelling per request are a few field writes (a node timer per request costs a
- * Timeout object and its list bookkeeping both ways).
- */
-class DeadlineQueue {
-  readonly #ms: number;
-  #first: Deadline | undefined;
-  #last: Deadline | undefined;
-  #timer: NodeJS.Timeout | undefined;
-
-  constructor(ms: number) {
-    this.#ms = ms;
-  }
-
-  arm(stream: ProxyStream, now: number): Deadline {
-    const deadline = new Deadline(now + this.#ms, stream, this);
-    const last = this.#last;
-    if (last === undefined) this.#first = deadline;
-    else {
-      last.next = deadline;
-      deadline.prev = last;
-    }
-    this.#last = deadline;
-    if (this.#timer === undefined) this.#schedule(this.#ms);
-    return deadline;
-  }
-
-  remove(deadline: Deadline): void {
-    const { prev, next } = deadline;
-    if (prev === undefined) this.#first = next;
-    else prev.next = next;
-    if (next === undefined) this.#last = prev;
-    else next.prev = prev;
-    deadline.queue = deadline.prev = deadline.next = undefined;
-    // The timer stays: when it fires it finds what is due, if anything, and sleeps again.
-  }
-
-  #schedule(ms: number): void {
-    this.#timer = setTimeout(this.#fire, ms);
-    this.#timer.unref();
-  }
-
-  readonly #fire = (): void => {
-    this.#timer = undefined;
-    const now = performance.now();
-    try {
-      let first = this.#first;
-      while (first !== undefined && first.at <= now) {
-        this.remove(first);
-        expireRequest(first.stream);
-        first = this.#first;
-      }
-    } finally {
-      // The loop's clock may run a little behind: never early, so wait out the rest.
-      const first = this.#first;
-      if (first !== undefined && this.#timer === undefined) this.#schedule(Math.max(1, Math.ceil(first.at - performance.now())));
-    }
-  };
-}
-
-const deadlineQueues = new Map<number, DeadlineQueue>();
-
-function deadlineQueue(ms: number): DeadlineQueue {
-  let queue = deadlineQueues.get(ms);
-  if (queue === undefined) {
-    queue = new DeadlineQueue(ms);
-    deadlineQueues.set(ms, queue);
-  }
-  return queue;
 }
 
 export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFilterHandler, UpstreamResponseHandler, StreamInfo {
@@ -598,11 +504,10 @@ export class ProxyStream implements StreamReceiverFilterHandler, StreamSenderFil
     deadline.cancel();
   }
 
-  static {
-    expireRequest = (stream) => {
-      stream.#requestDeadline = undefined;
-      stream.#onTimeout(false);
-    };
+  /** The route's request timeout expired (called by its DeadlineQueue). */
+  onDeadline(): void {
+    this.#requestDeadline = undefined;
+    this.#onTimeout(false);
   }
 
   /** True when another attempt is allowed and the request can be sent again. */

@@ -60,7 +60,6 @@ for (let c = 0; c < 6; c++) {
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 
-
 /** Longer than any method we could forward (RFC 9112 §3: 501). */
 const MAX_METHOD_LENGTH = 64;
 

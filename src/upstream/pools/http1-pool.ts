@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream';
 import { HeaderMap } from '../../api/headers.ts';
 import type { UpstreamCluster, UpstreamHost } from '../../api/upstream.ts';
 import { MosnError } from '../../core/errors.ts';
+import { readScratch } from '../../buffer/read-buffer.ts';
 import {
   BodyDecoder,
   Http1ParseError,
@@ -364,11 +365,11 @@ class Http1Exchange implements UpstreamExchange {
 // ---------------------------------------------------------------- reads
 
 /**
- * Where quiet connections read (net's `onread`): one buffer for the process, since a read
+ * Where connections read (net's `onread`): the process's shared read buffer, since a read
  * is handled whole before the next one lands. What outlives the read (a body chunk, an
  * unfinished head) is copied out of it.
  */
-const SCRATCH = Buffer.allocUnsafeSlow(64 * 1024);
+const SCRATCH = readScratch();
 
 /**
  * A connection's reads through net's `onread` rather than 'data' events: no stream
