@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import { HeaderMap } from '../../src/api/headers.ts';
 import { stripHopByHop } from '../../src/proxy/proxy-stream.ts';
-import { http2HeaderObject } from '../../src/protocol/http2/http2-server.ts';
+import { http2HeaderObject } from '../../src/protocol/http2/node-http2-server.ts';
 import type { MicroCase } from '../lib/micro.ts';
 import { headerMapFromUndici } from '../../src/upstream/pools/undici-http1-pool.ts';
 import { findHeadEnd, parseRequestHead, parseResponseHead } from '../../src/protocol/http1/http1-parser.ts';
@@ -202,7 +202,7 @@ export const cases: MicroCase[] = [
   {
     group: 'headers',
     name: 'response head -> node:http2 object (h2 downstream)',
-    source: 'protocol/http2/http2-server.ts http2HeaderObject',
+    source: 'protocol/http2/node-http2-server.ts http2HeaderObject',
     setup: () => {
       const map = headerMapFromUndici(UPSTREAM_RESPONSE);
       return () => http2HeaderObject(map, { ':status': 200 });

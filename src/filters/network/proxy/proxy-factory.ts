@@ -19,6 +19,8 @@ import { Http1Server, DEFAULT_HTTP1_LIMITS, type Http1ConnectionControl } from '
 import { NodeHttp1Server } from '../../../protocol/http1/node-http1-server.ts';
 import { useNodeHttp1 } from '../../../protocol/http1/codec-choice.ts';
 import { Http2Server } from '../../../protocol/http2/http2-server.ts';
+import { NodeHttp2Server } from '../../../protocol/http2/node-http2-server.ts';
+import { useNodeHttp2 } from '../../../protocol/http2/codec-choice.ts';
 import { sniffHttpProtocol } from '../../../protocol/sniff.ts';
 import { Cluster } from '../../../upstream/cluster.ts';
 import { HttpPoolManager } from '../../../upstream/pools/pool-manager.ts';
@@ -42,7 +44,7 @@ interface ParsedProxy {
 /** The codecs of one filter entry, made on its first connection. */
 interface Codecs {
   http1: { accept(socket: Socket): Http1ConnectionControl };
-  http2: Http2Server;
+  http2: Http2Server | NodeHttp2Server;
 }
 
 const codecsOf = new WeakMap<ParsedProxy, Codecs>();
@@ -120,7 +122,7 @@ function codecs(parsed: ParsedProxy): Codecs {
         { onRequest, onUpgrade: (head, socket, first) => tunnelUpgrade(ctx, head, socket, first) },
         ctx.logger,
       ),
-      http2: new Http2Server(onRequest, ctx.logger),
+      http2: new (useNodeHttp2() ? NodeHttp2Server : Http2Server)(onRequest, ctx.logger),
     };
     codecsOf.set(parsed, c);
   }
@@ -151,7 +153,7 @@ class Http1Migration implements MigrationProvider {
   }
 }
 
-function serveHttp2(http: Http2Server, connection: Connection, socket: Socket): void {
+function serveHttp2(http: Codecs['http2'], connection: Connection, socket: Socket): void {
   connection.onDrain(() => http.drain(socket));
   http.accept(socket);
 }
