@@ -1,6 +1,6 @@
 /**
  * The micro-benchmarks of the request path's hot functions, in one table: header
- * conversion and serialising (micro/headers.ts), route matching (micro/route-match.ts),
+ * conversion and serialising (micro/headers.ts), HPACK decode and encode (micro/hpack.ts), route matching (micro/route-match.ts),
  * load-balancer pick (micro/balancers.ts) and metric updates (micro/counters.ts). Each
  * case runs in a fresh process; a cell is the median ns per operation over the rounds,
  * next to the fastest round. Not a test: nothing here asserts a time.
@@ -20,12 +20,14 @@ import { cases as headerCases } from './headers.ts';
 import { cases as routeCases } from './route-match.ts';
 import { cases as balancerCases } from './balancers.ts';
 import { cases as counterCases } from './counters.ts';
+import { cases as hpackCases } from './hpack.ts';
 
 const MODULES: Record<string, readonly MicroCase[]> = {
   headers: headerCases,
   'route-match': routeCases,
   balancers: balancerCases,
   counters: counterCases,
+  hpack: hpackCases,
 };
 
 const QUICK = process.env.QUICK === '1';
