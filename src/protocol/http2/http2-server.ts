@@ -14,8 +14,8 @@
  *   empty DATA frame.
  * - Flow control both ways: response DATA waits for the peer's windows (a stream's
  *   write() returns false while it waits, or while the socket is full); request bodies
- *   get window back only as the proxy reads them, so a slow upstream holds at most one
- *   stream window per stream and CONNECTION_WINDOW per connection.
+ *   get window back only as the proxy reads them, so a slow upstream holds at most two
+ *   stream windows per stream (one buffered, one in flight) and CONNECTION_WINDOW per connection.
  * - Limits: SETTINGS_MAX_CONCURRENT_STREAMS (more is REFUSED_STREAM),
  *   SETTINGS_MAX_HEADER_LIST_SIZE (431), header blocks over twice that end the
  *   connection, and floods of resets, refused streams, pings or settings end it with
@@ -108,6 +108,8 @@ const MAX_CONTROL_FRAMES_PER_WINDOW = 1_000;
 const IDLE_SWEEP_MS = 1_000;
 /** After a GOAWAY for an error, the socket is destroyed if the peer has not closed by then. */
 const CLOSE_GRACE_MS = 2_000;
+/** Frames a header block may take; nghttp2 allows 8 CONTINUATIONs (CVE-2024-27316 and kin). */
+const MAX_HEADER_BLOCK_FRAMES = 64;
 
 /** A field name HTTP/2 allows: a token in lower case (RFC 9113 §8.2.1). */
 const FIELD_NAME_RE = /^[!#$%&'*+\-.^_`|0-9a-z~]+$/;
@@ -190,6 +192,8 @@ interface PendingHeaderBlock {
   endStream: boolean;
   parts: Buffer[];
   bytes: number;
+  /** HEADERS and CONTINUATION frames so far: tiny or empty ones cost a Buffer each. */
+  frames: number;
 }
 
 /** One downstream HTTP/2 connection. */
@@ -418,6 +422,7 @@ class H2Connection {
     } else {
       const stream = this.streams.get(streamId);
       if (increment === 0) {
+        if (stream !== undefined) this.#countFlood('resets');
         this.#resetStream(streamId, PROTOCOL_ERROR);
         stream?.closeNow(false);
         return;
@@ -425,7 +430,7 @@ class H2Connection {
       if (stream === undefined) return; // A closed stream: window updates may still be in flight.
       stream.sendWindow += increment;
       if (stream.sendWindow > MAX_WINDOW) {
-        this.#resetStream(streamId, FLOW_CONTROL_ERROR);
+        this.streamError(streamId, FLOW_CONTROL_ERROR);
         stream.closeNow(false);
         return;
       }
@@ -464,7 +469,7 @@ class H2Connection {
       // A stream we closed or reset: its bytes may still be in flight. Count them as read.
       this.credit(length);
       if (stream !== undefined) {
-        this.#resetStream(streamId, STREAM_CLOSED);
+        this.streamError(streamId, STREAM_CLOSED);
         stream.closeNow(false);
       }
       return;
@@ -489,7 +494,7 @@ class H2Connection {
     const endStream = (flags & FLAG_END_STREAM) !== 0;
     if ((flags & FLAG_END_HEADERS) !== 0) return this.#onHeaderBlock(streamId, endStream, buf, from, to);
     // CONTINUATION follows; the fragment is copied since `buf` may be a reused read buffer.
-    this.#headerBlock = { streamId, endStream, parts: [Buffer.from(buf.subarray(from, to))], bytes: to - from };
+    this.#headerBlock = { streamId, endStream, parts: [Buffer.from(buf.subarray(from, to))], bytes: to - from, frames: 1 };
     this.#checkHeaderBlockSize(to - from);
   }
 
@@ -498,6 +503,7 @@ class H2Connection {
     if (block === undefined || block.streamId !== streamId) throw new Http2ConnectionError(PROTOCOL_ERROR, 'CONTINUATION without the HEADERS it continues');
     block.bytes += end - start;
     this.#checkHeaderBlockSize(block.bytes);
+    if (++block.frames > MAX_HEADER_BLOCK_FRAMES) throw new Http2ConnectionError(ENHANCE_YOUR_CALM, `a header block in over ${MAX_HEADER_BLOCK_FRAMES} frames`);
     block.parts.push(Buffer.from(buf.subarray(start, end)));
     if ((flags & FLAG_END_HEADERS) === 0) return;
     this.#headerBlock = undefined;
@@ -593,7 +599,9 @@ class H2Connection {
   #resumeBlocked(): void {
     for (const stream of this.#blocked) {
       if (this.#sendWindow <= 0) break;
-      if (stream.flushQueue()) this.#blocked.delete(stream);
+      // flushQueue() takes the stream off #blocked when its queue empties; its drain
+      // callback may have blocked it again meanwhile, so it is not deleted here.
+      stream.flushQueue();
     }
   }
 
@@ -717,6 +725,12 @@ class H2Connection {
   }
 
   resetStream(streamId: number, code: number): void {
+    this.#resetStream(streamId, code);
+  }
+
+  /** A stream the peer's misbehaviour makes us reset: counted like its own resets (the "MadeYouReset" attack). */
+  streamError(streamId: number, code: number): void {
+    this.#countFlood('resets');
     this.#resetStream(streamId, code);
   }
 
@@ -999,14 +1013,15 @@ class H2Stream implements ServerStream {
   onData(payload: Buffer, flowBytes: number, endStream: boolean): void {
     this.#recvWindow -= flowBytes;
     if (this.#recvWindow < 0) {
-      this.#conn.resetStream(this.id, FLOW_CONTROL_ERROR);
+      this.#conn.credit(flowBytes); // dropped: the connection window must not shrink for good
+      this.#conn.streamError(this.id, FLOW_CONTROL_ERROR);
       this.closeNow(false);
       return;
     }
     this.#bodyBytes += payload.length;
     if (this.contentLength >= 0 && (this.#bodyBytes > this.contentLength || (endStream && this.#bodyBytes !== this.contentLength))) {
       this.#conn.credit(flowBytes);
-      this.#conn.resetStream(this.id, PROTOCOL_ERROR);
+      this.#conn.streamError(this.id, PROTOCOL_ERROR);
       this.closeNow(false);
       return;
     }
@@ -1025,20 +1040,20 @@ class H2Stream implements ServerStream {
 
   onTrailers(fields: string[], endStream: boolean): void {
     if (this.remoteEnded || !endStream) {
-      this.#conn.resetStream(this.id, this.remoteEnded ? STREAM_CLOSED : PROTOCOL_ERROR);
+      this.#conn.streamError(this.id, this.remoteEnded ? STREAM_CLOSED : PROTOCOL_ERROR);
       this.closeNow(false);
       return;
     }
     for (let i = 0; i < fields.length; i += 2) {
       const name = fields[i]!;
       if (!FIELD_NAME_RE.test(name) || INVALID_VALUE_RE.test(fields[i + 1]!)) {
-        this.#conn.resetStream(this.id, PROTOCOL_ERROR);
+        this.#conn.streamError(this.id, PROTOCOL_ERROR);
         this.closeNow(false);
         return;
       }
     }
     if (this.contentLength >= 0 && this.#bodyBytes !== this.contentLength) {
-      this.#conn.resetStream(this.id, PROTOCOL_ERROR);
+      this.#conn.streamError(this.id, PROTOCOL_ERROR);
       this.closeNow(false);
       return;
     }
@@ -1220,7 +1235,9 @@ class H2Stream implements ServerStream {
     this.#endPending = undefined;
     this.#conn.streamClosed(this);
     const body = this.body;
-    if (body !== undefined && !body.readableEnded && !body.destroyed) body.destroy(new Error('the client reset the stream'));
+    if (body !== undefined && !body.readableEnded && !body.destroyed) {
+      body.destroy(new Error(completed ? 'the response ended before the request body' : 'the HTTP/2 stream was reset before the request body ended'));
+    }
     const fn = this.#onClose;
     this.#onClose = undefined;
     fn?.(completed);
@@ -1269,6 +1286,9 @@ function requestHead(fields: string[]): RequestHead {
     regular = true;
     if (!FIELD_NAME_RE.test(name)) throw new MalformedRequest(`an invalid field name ${JSON.stringify(name)}`);
     if (INVALID_VALUE_RE.test(value)) throw new MalformedRequest(`an invalid character in the value of ${name}`);
+    if (value.length > 0 && (isBlank(value.charCodeAt(0)) || isBlank(value.charCodeAt(value.length - 1)))) {
+      throw new MalformedRequest(`whitespace around the value of ${name}`);
+    }
     if (CONNECTION_SPECIFIC.has(name)) throw new MalformedRequest(`the connection-specific field ${name}`);
     if (name === 'te') {
       if (value !== 'trailers') throw new MalformedRequest('te other than "trailers"');
@@ -1289,6 +1309,11 @@ function requestHead(fields: string[]): RequestHead {
   // HTTP/2 may split a cookie into crumbs; HTTP/1 wants one line (RFC 9113 §8.2.3).
   if (cookies > 1) joinCookies(flat);
   return { method, path, authority: authority !== '' ? authority : host, scheme: scheme !== '' ? scheme : 'http', headers: new HeaderMap(flat, flat.length) };
+}
+
+/** SP or HTAB, which may not start or end a field value (RFC 9113 §8.2.1). */
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x09;
 }
 
 function joinCookies(flat: string[]): void {
