@@ -15,7 +15,6 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { request as httpRequest, Agent } from 'node:http';
 import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { Client } from 'undici';
 import { HeaderMap } from '../../api/headers.ts';
 import type { RequestHead } from '../../api/stream-filter.ts';
@@ -25,6 +24,7 @@ import { Http1ParseError } from './http1-parser.ts';
 import { COALESCE_LIMIT, InvalidHeaderError } from './http1-writer.ts';
 import { Http1Server, DEFAULT_HTTP1_LIMITS, type Http1ConnectionControl, type Http1ServerLimits } from './http1-server.ts';
 import { until, sleep } from '../../../test/helpers/sockets.ts';
+import { bodyOutcome, closeOf, readAll, reply } from '../../../test/helpers/server-streams.ts';
 
 // ------------------------------------------------------------------ harness
 
@@ -177,40 +177,6 @@ const DATE_EXTRA = 'Thu, 01 Jan 1970 00:00:00 GMT'.length - '<date>'.length;
 
 function normalize(text: string): string {
   return text.replace(DATE_RE, '\r\ndate: <date>\r\n');
-}
-
-/** Answers with a content-length body (or an empty one). */
-function reply(stream: ServerStream, status: number, body: string | Buffer = '', headers: string[] = []): void {
-  const buf = typeof body === 'string' ? Buffer.from(body, 'latin1') : body;
-  if (buf.length === 0) {
-    stream.sendHeaders(status, new HeaderMap([...headers]), true, false);
-    return;
-  }
-  stream.sendHeaders(status, new HeaderMap([...headers, 'content-length', String(buf.length)]), false, false);
-  stream.write(buf);
-  stream.end();
-}
-
-function readAll(body: Readable): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    body.on('data', (c: Buffer) => chunks.push(c));
-    body.on('end', () => resolve(Buffer.concat(chunks)));
-    body.on('error', reject);
-  });
-}
-
-/** Settles with the error a body stream emits (or undefined if it ends normally). */
-function bodyOutcome(body: Readable): Promise<Error | undefined> {
-  return new Promise((resolve) => {
-    body.on('error', (err) => resolve(err));
-    body.on('end', () => resolve(undefined));
-    body.resume();
-  });
-}
-
-function closeOf(stream: ServerStream): Promise<boolean> {
-  return new Promise((resolve) => stream.onClose(resolve));
 }
 
 /** Awaits a promise a handler creates, once the handler has run. */

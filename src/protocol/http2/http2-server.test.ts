@@ -18,7 +18,6 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import http2 from 'node:http2';
 import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { HeaderMap } from '../../api/headers.ts';
 import { silentLogger } from '../../core/logger.ts';
 import type { ServerStream } from '../server-stream.ts';
@@ -51,6 +50,7 @@ import { HpackDecoder } from './hpack/hpack-decoder.ts';
 import { HpackEncoder } from './hpack/hpack-encoder.ts';
 import { Http2Server, DEFAULT_HTTP2_LIMITS, type Http2ServerLimits } from './http2-server.ts';
 import { until, sleep } from '../../../test/helpers/sockets.ts';
+import { bodyOutcome, closeOf, readAll, reply } from '../../../test/helpers/server-streams.ts';
 
 // ------------------------------------------------------------------ harness
 
@@ -93,40 +93,6 @@ async function start(onRequest: (stream: ServerStream, harness: Harness) => void
     await new Promise((resolve) => server.close(resolve));
   });
   return harness;
-}
-
-/** Answers with a content-length body (or none, END_STREAM on the HEADERS). */
-function reply(stream: ServerStream, status: number, body: string | Buffer = '', headers: string[] = []): void {
-  const buf = typeof body === 'string' ? Buffer.from(body, 'latin1') : body;
-  if (buf.length === 0) {
-    stream.sendHeaders(status, new HeaderMap([...headers]), true, false);
-    return;
-  }
-  stream.sendHeaders(status, new HeaderMap([...headers, 'content-length', String(buf.length)]), false, false);
-  stream.write(buf);
-  stream.end();
-}
-
-function readAll(body: Readable): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    body.on('data', (c: Buffer) => chunks.push(c));
-    body.on('end', () => resolve(Buffer.concat(chunks)));
-    body.on('error', reject);
-  });
-}
-
-/** Settles with the error a body stream emits (or undefined if it ends normally). */
-function bodyOutcome(body: Readable): Promise<Error | undefined> {
-  return new Promise((resolve) => {
-    body.on('error', (err) => resolve(err));
-    body.on('end', () => resolve(undefined));
-    body.resume();
-  });
-}
-
-function closeOf(stream: ServerStream): Promise<boolean> {
-  return new Promise((resolve) => stream.onClose(resolve));
 }
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
