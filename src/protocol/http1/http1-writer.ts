@@ -20,7 +20,8 @@ export class InvalidHeaderError extends Error {
 }
 
 const TOKEN_RE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const INVALID_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
+/** A character no field value may hold: controls other than HTAB, and DEL. */
+export const INVALID_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
 
 /**
  * "name: value\r\n" for each header of a flat array; throws InvalidHeaderError. The first

@@ -497,6 +497,28 @@ describe('node:http2 client', () => {
     assert.equal(h.streams[0]!.bytesSent, payload.length);
   });
 
+  test('more than 256 KiB gathered in one turn goes to the socket at once, so write() reports a full socket within that turn', { timeout: 30_000 }, async () => {
+    const chunk = randomBytes(1024 * 1024);
+    const count = 32;
+    let firstFalse = -1;
+    let closed: Promise<boolean> | undefined;
+    const h = await start((stream) => {
+      closed = closeOf(stream);
+      stream.sendHeaders(200, new HeaderMap(['content-length', String(count * chunk.length)]), false, false);
+      // One synchronous burst: without the early write nothing reaches the socket before the turn ends.
+      for (let i = 0; i < count; i++) if (!stream.write(chunk) && firstFalse === -1) firstFalse = i;
+      stream.end();
+    });
+    // Windows wide open, so flow control does not hold the burst back.
+    const session = await h2connect(h.port, { settings: { initialWindowSize: 2 ** 31 - 1 } });
+    session.setLocalWindowSize(2 ** 31 - 1);
+    const res = await collect(session.request({ ':path': '/burst' }));
+    assert.equal(res.body.length, count * chunk.length);
+    assert.equal(sha256(res.body.subarray(0, chunk.length)), sha256(chunk));
+    assert.ok(firstFalse >= 0 && firstFalse < count - 1, `write() returned false within the burst (first at ${firstFalse})`);
+    assert.equal(await closed, true);
+  });
+
   test('a response to a client with a 1000-byte stream window arrives whole, paced by its WINDOW_UPDATEs', { timeout: 30_000 }, async () => {
     const payload = randomBytes(2 * 1024 * 1024);
     const stats: PumpStats = { falses: 0, drains: 0 };

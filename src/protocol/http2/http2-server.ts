@@ -33,7 +33,9 @@ import type { Logger } from '../../core/logger.ts';
 import { formatAddress } from '../../network/address.ts';
 import { connectionAddressesOf } from '../../network/connection.ts';
 import { HOP_BY_HOP_HEADERS, HTTP2_PREFACE } from '../http-semantics.ts';
-import { InvalidHeaderError } from '../http1/http1-writer.ts';
+import { decimal } from '../http1/http1-parser.ts';
+// The HTTP/1 codec's value rule, so values pass the same rules whichever side they came from.
+import { INVALID_VALUE_RE, InvalidHeaderError } from '../http1/http1-writer.ts';
 import type { ServerStream } from '../server-stream.ts';
 import {
   CANCEL,
@@ -113,8 +115,6 @@ const MAX_HEADER_BLOCK_FRAMES = 64;
 
 /** A field name HTTP/2 allows: a token in lower case (RFC 9113 §8.2.1). */
 const FIELD_NAME_RE = /^[!#$%&'*+\-.^_`|0-9a-z~]+$/;
-/** The field value check of the HTTP/1 codec, so values pass the same rules whichever side they came from. */
-const INVALID_VALUE_RE = /[^\t\x20-\x7e\x80-\xff]/;
 /** Connection-specific fields make an HTTP/2 request malformed (RFC 9113 §8.2.2). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 
@@ -332,7 +332,7 @@ class H2Connection {
         return this.#onContinuation(flags, streamId, buf, start, end);
       case FRAME_PRIORITY:
         if (streamId === 0) throw new Http2ConnectionError(PROTOCOL_ERROR, 'PRIORITY on stream 0');
-        if (end - start !== 5) this.#resetStream(streamId, FRAME_SIZE_ERROR);
+        if (end - start !== 5) this.resetStream(streamId, FRAME_SIZE_ERROR);
         return; // Deprecated by RFC 9113: ignored.
       case FRAME_RST_STREAM:
         return this.#onRstStream(streamId, buf, start, end);
@@ -359,7 +359,7 @@ class H2Connection {
     }
     if ((end - start) % 6 !== 0) throw new Http2ConnectionError(FRAME_SIZE_ERROR, 'a SETTINGS payload not a multiple of 6 bytes');
     this.#settingsSeen = true;
-    this.#countControlFrame();
+    this.#countFlood('control');
     for (let at = start; at < end; at += 6) {
       const id = buf.readUInt16BE(at);
       const value = readUint32(buf, at + 2);
@@ -397,7 +397,7 @@ class H2Connection {
     if (streamId !== 0) throw new Http2ConnectionError(PROTOCOL_ERROR, 'PING on a stream');
     if (end - start !== 8) throw new Http2ConnectionError(FRAME_SIZE_ERROR, 'a PING payload is 8 bytes');
     if ((flags & FLAG_ACK) !== 0) return;
-    this.#countControlFrame();
+    this.#countFlood('control');
     const at = this.#frame(8, FRAME_PING, FLAG_ACK, 0);
     buf.copy(this.#slab!, at, start, end);
     this.#scheduleFlush();
@@ -423,7 +423,7 @@ class H2Connection {
       const stream = this.streams.get(streamId);
       if (increment === 0) {
         if (stream !== undefined) this.#countFlood('resets');
-        this.#resetStream(streamId, PROTOCOL_ERROR);
+        this.resetStream(streamId, PROTOCOL_ERROR);
         stream?.closeNow(false);
         return;
       }
@@ -534,11 +534,11 @@ class H2Connection {
     if ((streamId & 1) === 0) throw new Http2ConnectionError(PROTOCOL_ERROR, 'a client opened an even-numbered stream');
     if (streamId <= this.#lastStreamId) return; // Trailers of a stream we already closed, in flight.
     this.#lastStreamId = streamId;
-    if (this.#goingAway || this.#closed) return this.#resetStream(streamId, REFUSED_STREAM);
+    if (this.#goingAway || this.#closed) return this.resetStream(streamId, REFUSED_STREAM);
     const limits = this.server.limits;
     if (this.streams.size >= limits.maxConcurrentStreams) {
       this.#countFlood('resets');
-      return this.#resetStream(streamId, REFUSED_STREAM);
+      return this.resetStream(streamId, REFUSED_STREAM);
     }
     let head: RequestHead;
     let contentLength: number;
@@ -550,7 +550,7 @@ class H2Connection {
       if (!(err instanceof MalformedRequest)) throw err;
       this.server.logger.debug({ remote: this.remoteAddress, reason: err.message }, 'http2: malformed request reset');
       this.#countFlood('resets');
-      return this.#resetStream(streamId, PROTOCOL_ERROR);
+      return this.resetStream(streamId, PROTOCOL_ERROR);
     }
     if (listSize > limits.maxHeaderListSize) return this.#refuseTooLarge(streamId, endStream);
     const stream = new H2Stream(this, streamId, head, contentLength, endStream);
@@ -562,7 +562,7 @@ class H2Connection {
   #refuseTooLarge(streamId: number, endStream: boolean): void {
     this.headersFrames(streamId, this.#encoder.encode(431, ['content-length', '0']), true);
     // The client may still be sending a body: stop it (RFC 9113 §8.1).
-    if (!endStream) this.#resetStream(streamId, NO_ERROR);
+    if (!endStream) this.resetStream(streamId, NO_ERROR);
     this.#scheduleFlush();
   }
 
@@ -718,20 +718,16 @@ class H2Connection {
     this.#scheduleFlush();
   }
 
-  #resetStream(streamId: number, code: number): void {
+  resetStream(streamId: number, code: number): void {
     const at = this.#frame(4, FRAME_RST_STREAM, 0, streamId);
     writeUint32(this.#slab!, at, code);
     this.#scheduleFlush();
   }
 
-  resetStream(streamId: number, code: number): void {
-    this.#resetStream(streamId, code);
-  }
-
   /** A stream the peer's misbehaviour makes us reset: counted like its own resets (the "MadeYouReset" attack). */
   streamError(streamId: number, code: number): void {
     this.#countFlood('resets');
-    this.#resetStream(streamId, code);
+    this.resetStream(streamId, code);
   }
 
   /** END_STREAM for `stream` is in the batch: it completes when the batch is written. */
@@ -872,9 +868,6 @@ class H2Connection {
     }
   }
 
-  #countControlFrame(): void {
-    this.#countFlood('control');
-  }
 
   /** Ends the connection for an error: GOAWAY with its code, every stream aborted. */
   #fail(err: unknown): void {
@@ -1336,6 +1329,7 @@ function declaredLength(headers: HeaderMap): number {
   const values = headers.getAll('content-length');
   if (values.length === 0) return -1;
   const first = values[0]!;
-  if (!/^[0-9]{1,15}$/.test(first) || values.some((v) => v !== first)) throw new MalformedRequest('an invalid content-length');
-  return Number(first);
+  const n = decimal(first);
+  if (n === -1 || values.some((v) => v !== first)) throw new MalformedRequest('an invalid content-length');
+  return n;
 }
