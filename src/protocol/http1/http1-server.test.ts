@@ -493,7 +493,8 @@ describe('head and body coalescing', () => {
       const second = got.subarray(headLength + size);
       assert.equal(normalize(second.subarray(0, headLength).toString('latin1')), head);
       assert.ok(second.subarray(headLength).equals(body), 'second body');
-      assert.equal(h.accepted[0]!.writes.length, size <= COALESCE_LIMIT ? 2 : 4);
+      // (Empty writes only wait for the bytes before them to go out.)
+      assert.equal(h.accepted[0]!.writes.filter((w) => w.length > 0).length, size <= COALESCE_LIMIT ? 2 : 4);
     });
   }
 
@@ -1466,7 +1467,7 @@ describe('regressions: failures of a body nobody reads yet', () => {
 });
 
 describe('when an exchange completes', () => {
-  test('a content-length response completes at end(), right there when the socket took every byte', async () => {
+  test('a content-length response completes after end(), once the turn\'s writes are out', async () => {
     const events: string[] = [];
     const h = await start((stream) => {
       stream.onClose((completed) => events.push(`close ${completed}`));
@@ -1484,7 +1485,8 @@ describe('when an exchange completes', () => {
     client.send(GET('/'));
     await client.waitContains('hello');
     await until(() => events.length === 4, 'end() and the close');
-    assert.deepEqual(events, ['written', 'end', 'close true', 'after end']);
+    // Never inside end(): the bytes are held to the end of the event loop's turn.
+    assert.deepEqual(events, ['written', 'end', 'after end', 'close true']);
   });
 
   test('a response the socket could not take at once completes once its bytes are out; the next request follows', async () => {

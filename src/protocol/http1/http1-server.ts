@@ -22,6 +22,7 @@ import { describeError } from '../../core/errors.ts';
 import type { ServerStream } from '../server-stream.ts';
 import { formatAddress } from '../../network/address.ts';
 import { connectionAddressesOf } from '../../network/connection.ts';
+import { TurnWriter, type FlushListener } from '../../network/turn-writes.ts';
 import {
   BodyDecoder,
   Http1ParseError,
@@ -176,8 +177,12 @@ function release(socket: OwnedSocket): void {
 class Http1Connection implements Http1ConnectionControl, BodySink {
   readonly #server: Http1Server;
   readonly #socket: OwnedSocket;
+  /** Responses go out at the end of the event loop's turn (see network/turn-writes.ts). */
+  readonly #out: TurnWriter;
   /** The exchange whose response is not finished yet. */
   #stream: Http1ServerStream | undefined;
+  /** The exchange whose whole response is written, waiting for the turn's flush. */
+  #answered: Http1ServerStream | undefined;
   /** Frames the request body being read; undefined between requests. */
   #body: BodyDecoder | undefined;
   /** Unparsed bytes: a head not yet whole, or a next request held while a response is in flight. */
@@ -202,6 +207,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   constructor(server: Http1Server, socket: Socket) {
     this.#server = server;
     this.#socket = socket;
+    this.#out = new TurnWriter(socket);
   }
 
   get socket(): Socket {
@@ -366,6 +372,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     this.#server.disarmDeadline(this);
     const socket = this.#socket;
     socket.pause();
+    this.#out.flush();
     release(socket);
     this.#server.handlers.onUpgrade(requestHead(head), socket, firstBytes);
   }
@@ -403,7 +410,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     const socket = this.#socket;
     if (!(err instanceof Http1ParseError)) {
       this.#server.logger.error({ err: describeError(err) }, 'http1: request handling failed');
-      socket.destroy();
+      this.destroy();
       return;
     }
     this.#server.logger.debug({ err: describeError(err), code: err.code }, 'http1: malformed request');
@@ -412,7 +419,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
       // Mid-body: the request cannot complete; its reader errors and the exchange resets.
       (stream.body as RequestBody | undefined)?.destroy(err);
       if (stream.headersSent) {
-        socket.destroy();
+        this.destroy();
         return;
       }
     }
@@ -425,6 +432,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
       socket.destroy();
       return;
     }
+    this.#out.flush();
     const status = `${err.status} ${err.status === 431 ? 'Request Header Fields Too Large' : err.status === 501 ? 'Not Implemented' : err.status === 505 ? 'HTTP Version Not Supported' : 'Bad Request'}`;
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, 'latin1');
     stream?.closed(false);
@@ -433,11 +441,14 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   onPeerEnd(): void {
     this.#peerEnded = true;
     if (this.#closed) return;
-    // A FIN with a request in flight is a client that left (node:http's rule too; clients
-    // that half-close after a request and still wait for the answer are rare): the
-    // exchange ends unanswered. An idle connection just closes.
-    if (this.#stream !== undefined) this.#socket.destroy();
-    else this.#closeIdle();
+    const stream = this.#stream;
+    // An idle connection just closes.
+    if (stream === undefined) this.#closeIdle();
+    // A FIN with a request in flight is a client that left (nginx's and node:http's rule
+    // too): the exchange ends unanswered. But an answer already made whole (a direct
+    // response, say) only waits for the turn's writes: it goes out, and so do answers to
+    // requests pipelined before the FIN; then the connection closes (#afterExchange).
+    else if (this.#answered !== stream) this.destroy();
   }
 
   /** Sends our FIN on an idle connection; a request that crosses it is not served (its answer could not arrive). */
@@ -445,6 +456,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     this.#closed = true;
     this.#server.disarmDeadline(this);
     this.#pending = undefined;
+    this.#out.flush();
     this.#socket.end();
   }
 
@@ -472,7 +484,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   // ------------------------------------------------------------ writing
   /** Whether the connection stays open after the response to `head`. */
   keepAlive(head: RequestHeadFields): boolean {
-    if (this.#draining || this.#peerEnded || head.close) return false;
+    if (this.#draining || head.close) return false;
     if (head.http10 && !head.keepAlive) return false;
     // Answering before the request body has arrived: the rest may never be read, and a
     // next request would be stuck behind it, so the connection closes (RFC 9112 §9.6).
@@ -480,22 +492,18 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   }
 
   /**
-   * Writes `data`. With `final` (the stream whose response it ends), final.afterLastWrite()
-   * follows once the bytes are out: the write's callback, or with `now`, right here when
-   * the socket handed everything to the kernel at once (the usual case; a write callback
-   * costs a tick per response). `now` is only for end(), called when the proxy is done
-   * with the exchange, so the exchange never ends inside the proxy's own upstream callbacks.
+   * Writes `data` (held to the end of the turn). With `final` (the stream whose response
+   * it ends), final.flushed() follows once the bytes are in the kernel: at the
+   * turn's flush, so never inside the proxy's own callbacks; or by the write's callback
+   * when the socket could not take them at once.
    */
-  write(data: Buffer | string, final: Http1ServerStream | undefined, now = false): boolean {
-    const socket = this.#socket;
-    if (this.#closed || socket.destroyed) return true;
-    if (final === undefined) return typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data);
-    if (!now) return typeof data === 'string' ? socket.write(data, 'latin1', final.writeCallback()) : socket.write(data, final.writeCallback());
-    const ok = data.length === 0 || (typeof data === 'string' ? socket.write(data, 'latin1') : socket.write(data));
-    // Nothing queued in the stream and no error: every byte of the response is in the kernel.
-    if (socket.writableLength === 0 && socket.errored === null && !socket.destroyed) final.afterLastWrite();
-    // Otherwise an empty write calls back once the bytes queued before it are out.
-    else socket.write(EMPTY, final.writeCallback());
+  write(data: Buffer | string, final: Http1ServerStream | undefined): boolean {
+    if (this.#closed || this.#socket.destroyed) return true;
+    const ok = this.#out.write(data);
+    if (final !== undefined) {
+      this.#answered = final;
+      this.#out.whenFlushed(final);
+    }
     return ok;
   }
 
@@ -503,13 +511,16 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     this.#socket.once('drain', fn);
   }
 
+  /** Closes at once; bytes already written still go first (a reset response keeps what it sent). */
   destroy(): void {
+    this.#out.flush();
     this.#socket.destroy();
   }
 
   /** The response of `stream` went out whole. */
   responseFinished(stream: Http1ServerStream, keepAlive: boolean): void {
     if (this.#stream !== stream) return;
+    this.#answered = undefined;
     stream.closed(true);
     if (!keepAlive) {
       this.#closed = true;
@@ -535,7 +546,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     this.#stream = undefined;
     const now = Date.now();
     this.#lastActiveAt = now;
-    if (this.#draining || this.#peerEnded) {
+    if (this.#draining || (this.#peerEnded && !this.#holding)) {
       this.#closed = true;
       this.#socket.end();
       return;
@@ -552,13 +563,18 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   #resumeAfterHold(pending: Buffer | undefined): void {
     if (this.#closed) return;
     if (pending !== undefined) this.#process(pending, 0);
-    if (!this.#holding && !this.#bodyFull && !this.#closed) this.#socket.resume();
+    if (this.#closed) return;
+    // After the client's FIN: what was held is answered; the rest can never be a whole request.
+    if (this.#peerEnded) {
+      if (this.#body !== undefined) this.destroy(); // a body that can no longer come whole
+      else if (this.#stream === undefined) this.#closeIdle();
+      return;
+    }
+    if (!this.#holding && !this.#bodyFull) this.#socket.resume();
   }
 }
 
 function ignoreError(): void {}
-
-const EMPTY = Buffer.alloc(0);
 
 /** How many lines of `name` (lower-case) `headers` has. */
 function countOf(headers: HeaderMap, name: string): number {
@@ -604,7 +620,7 @@ const LENGTH = 1;
 const CHUNKED = 2;
 const UNTIL_CLOSE = 3;
 
-class Http1ServerStream implements ServerStream {
+class Http1ServerStream implements ServerStream, FlushListener {
   readonly protocol = 'HTTP/1.1' as const;
   readonly head: RequestHead;
   readonly body: Readable | undefined;
@@ -767,12 +783,12 @@ class Http1ServerStream implements ServerStream {
     this.#heldHead = undefined;
     if (framing === CHUNKED) {
       this.#ended = true;
-      this.#connection.write(`${head ?? ''}${tail}`, this, true);
+      this.#connection.write(`${head ?? ''}${tail}`, this);
       return;
     }
     if (this.#ended) {
       // LENGTH: the last body bytes went out already; the response is complete once they are out.
-      this.#connection.write(head ?? '', this, true);
+      this.#connection.write(head ?? '', this);
       return;
     }
     this.#ended = true;
@@ -782,20 +798,15 @@ class Http1ServerStream implements ServerStream {
       return;
     }
     if (framing === UNTIL_CLOSE) this.#keepAlive = false;
-    this.#connection.write(head ?? '', this, true);
+    this.#connection.write(head ?? '', this);
   }
 
-  /** The socket write carrying the response's last bytes completed. */
-  afterLastWrite(err?: Error | null): void {
+  /** FlushListener: the response's last bytes are in the kernel (or their write failed). */
+  flushed(err?: Error | null): void {
     if (this.responseDone) return;
     if (err) return; // 'close' follows and ends the exchange as not completed
     this.responseDone = true;
     this.#connection.responseFinished(this, this.#keepAlive);
-  }
-
-  /** afterLastWrite as a write callback (made only when a write must call back). */
-  writeCallback(): (err?: Error | null) => void {
-    return (err) => this.afterLastWrite(err);
   }
 
   reset(): void {

@@ -16,6 +16,7 @@ import { HeaderMap } from '../../api/headers.ts';
 import type { UpstreamCluster, UpstreamHost } from '../../api/upstream.ts';
 import { MosnError } from '../../core/errors.ts';
 import { readScratch } from '../../buffer/read-buffer.ts';
+import { TurnWriter } from '../../network/turn-writes.ts';
 import {
   BodyDecoder,
   Http1ParseError,
@@ -407,6 +408,8 @@ function ignoreError(): void {}
 class Connection implements BodySink {
   readonly #pool: Http1Pool;
   readonly #socket: Socket;
+  /** Requests go out at the end of the event loop's turn (see network/turn-writes.ts). */
+  readonly #out: TurnWriter;
   /** The read being handled is in SCRATCH: body chunks are copied before they are handed on. */
   #shared = false;
   /** The request in flight; undefined while idle. */
@@ -441,6 +444,7 @@ class Connection implements BodySink {
   constructor(pool: Http1Pool, socket: Socket, reads: ConnectionReads) {
     this.#pool = pool;
     this.#socket = socket;
+    this.#out = new TurnWriter(socket);
     // The cluster's sockets allow half-close (for tcp_proxy); an HTTP/1 client does not.
     socket.allowHalfOpen = false;
     socket.setNoDelay(true);
@@ -460,26 +464,24 @@ class Connection implements BodySink {
     this.#requests++;
     this.#keepAlive = true;
     this.#requestSent = false;
-    const socket = this.#socket;
+    const out = this.#out;
     const handler = exchange.handler;
     const text = exchange.headText;
     const body = exchange.body;
     if (body === undefined) {
-      socket.write(text, 'latin1');
+      out.write(text);
     } else if (Buffer.isBuffer(body)) {
-      if (body.length <= COALESCE_LIMIT) socket.write(joinHeadAndBody(text, body));
+      if (body.length <= COALESCE_LIMIT) out.write(joinHeadAndBody(text, body));
       else {
-        socket.cork();
-        socket.write(text, 'latin1');
-        socket.write(body);
-        socket.uncork();
+        out.write(text);
+        out.write(body);
       }
       if (body.length > 0) {
         handler.onRequestBodySent(body.length);
         if (this.#exchange !== exchange) return;
       }
     } else {
-      socket.write(text, 'latin1');
+      out.write(text);
       this.#startBody(exchange, body);
       return;
     }
@@ -500,8 +502,10 @@ class Connection implements BodySink {
     this.#idleArmed = true;
   }
 
+  /** Closes at once; bytes already written still go first. */
   destroy(): void {
     this.closed = true;
+    this.#out.flush();
     this.#socket.destroy();
   }
 
@@ -585,16 +589,14 @@ class Connection implements BodySink {
     if (exchange === undefined || this.#body === undefined) return;
     const n = chunk.length;
     if (n === 0) return; // in a chunked body it would read as the last chunk
-    const socket = this.#socket;
+    const out = this.#out;
     let ok: boolean;
     if (this.#bodyRemaining === -1) {
-      if (n <= COALESCE_LIMIT) ok = socket.write(joinHeadAndBody(chunkHeader(n), chunk, '\r\n'));
+      if (n <= COALESCE_LIMIT) ok = out.write(joinHeadAndBody(chunkHeader(n), chunk, '\r\n'));
       else {
-        socket.cork();
-        socket.write(chunkHeader(n), 'latin1');
-        socket.write(chunk);
-        ok = socket.write('\r\n', 'latin1');
-        socket.uncork();
+        out.write(chunkHeader(n));
+        out.write(chunk);
+        ok = out.write('\r\n');
       }
     } else {
       if (n > this.#bodyRemaining) {
@@ -602,7 +604,7 @@ class Connection implements BodySink {
         return;
       }
       this.#bodyRemaining -= n;
-      ok = socket.write(chunk);
+      ok = out.write(chunk);
     }
     if (!ok) {
       this.#bodyPaused = true;
@@ -625,7 +627,7 @@ class Connection implements BodySink {
       );
       return;
     }
-    if (this.#bodyRemaining === -1) this.#socket.write(lastChunk(undefined), 'latin1');
+    if (this.#bodyRemaining === -1) this.#out.write(lastChunk(undefined));
     this.#detachBody();
     this.#requestSent = true;
     exchange.handler.onRequestSent();
