@@ -23,6 +23,8 @@ import type { ServerStream } from '../server-stream.ts';
 import { formatAddress } from '../../network/address.ts';
 import { connectionAddressesOf } from '../../network/connection.ts';
 import { TurnWriter, type FlushListener } from '../../network/turn-writes.ts';
+import { readAsStream, readInto } from '../../network/socket-reads.ts';
+import { readScratch } from '../../buffer/read-buffer.ts';
 import {
   BodyDecoder,
   Http1ParseError,
@@ -84,9 +86,21 @@ export interface Http1ConnectionControl {
 const CONNECTION = Symbol('mosnode.http1.connection');
 type OwnedSocket = Socket & { [CONNECTION]?: Http1Connection };
 
+/**
+ * Where connections read (see network/socket-reads.ts): the process's shared read
+ * buffer, since a read is handled whole before the next one lands. What outlives the
+ * read (a partial head, a held pipelined request, body bytes) is copied out of it.
+ */
+const SCRATCH = readScratch();
+
 // Socket listeners shared by every connection (no closure per connection): `this` is the socket.
 function onSocketData(this: OwnedSocket, chunk: Buffer): void {
-  this[CONNECTION]?.onData(chunk);
+  this[CONNECTION]?.onData(chunk, false);
+}
+/** The `onread` callback (net calls it as a method of the socket). */
+function onSocketRead(this: OwnedSocket, nread: number): boolean {
+  this[CONNECTION]?.onData(SCRATCH.subarray(0, nread), true);
+  return true;
 }
 function onSocketEnd(this: OwnedSocket): void {
   this[CONNECTION]?.onPeerEnd();
@@ -121,12 +135,15 @@ export class Http1Server {
     const connection = new Http1Connection(this, socket);
     const owned = socket as OwnedSocket;
     owned[CONNECTION] = connection;
-    socket.on('data', onSocketData);
     socket.on('end', onSocketEnd);
     socket.on('close', onSocketClose);
     socket.on('error', onSocketError);
     connection.awaitRequest();
+    const buffered = readInto(socket, SCRATCH, onSocketRead);
+    if (buffered === undefined) socket.on('data', onSocketData);
     socket.resume();
+    // Bytes a listener filter read first (reads land only from the event loop, so after these).
+    if (buffered !== undefined) for (let i = 0; i < buffered.length && !connection.gone; i++) connection.onData(buffered[i]!, false);
     return connection;
   }
 
@@ -166,6 +183,8 @@ export class Http1Server {
 
 /** Stops a socket being ours: our listeners off, our mark gone. */
 function release(socket: OwnedSocket): void {
+  // Reads went to onSocketRead: the next owner gets them as a stream.
+  readAsStream(socket);
   socket.off('data', onSocketData);
   socket.off('end', onSocketEnd);
   socket.off('close', onSocketClose);
@@ -196,6 +215,8 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   #draining = false;
   #peerEnded = false;
   #closed = false;
+  /** The bytes being parsed are in SCRATCH (see onData). */
+  #shared = false;
   #lastActiveAt = Date.now();
   /** The header-read deadline (ms since the epoch); 0 = none armed. */
   deadline = 0;
@@ -253,16 +274,25 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   drain(): void {
     if (this.#draining || this.#closed) return;
     this.#draining = true;
-    if (this.#stream !== undefined || this.#body !== undefined) return; // the response says Connection: close
+    // Busy: the response says Connection: close (or, made already, see #afterExchange).
+    if (this.#stream !== undefined || this.#body !== undefined) return;
     // Idle: close at a random moment within the spread, so thousands of clients do not
-    // all reconnect at once; a request that comes first is answered with Connection: close.
+    // all reconnect at once.
+    this.#closeWhenIdle(Math.random() * IDLE_CLOSE_SPREAD_MS);
+  }
+
+  /**
+   * Draining: closes the connection after `delay`, once it has been idle DRAIN_IDLE_MS; a
+   * request that comes first is answered with Connection: close instead.
+   */
+  #closeWhenIdle(delay: number): void {
     const closeIfIdle = (): void => {
       if (this.#closed || this.#stream !== undefined) return; // the response will close it
       const idleFor = Date.now() - this.#lastActiveAt;
       if (idleFor >= DRAIN_IDLE_MS && this.#pending === undefined) this.#closeIdle();
       else setTimeout(closeIfIdle, Math.max(10, DRAIN_IDLE_MS - idleFor)).unref();
     };
-    setTimeout(closeIfIdle, Math.random() * IDLE_CLOSE_SPREAD_MS).unref();
+    setTimeout(closeIfIdle, delay).unref();
   }
 
   // ------------------------------------------------------------ reading
@@ -277,14 +307,26 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     this.#socket.destroy();
   }
 
-  onData(chunk: Buffer): void {
+  /** Bytes read; `shared`: they are in SCRATCH, valid only until this call returns. */
+  onData(chunk: Buffer, shared: boolean): void {
     if (this.#closed) return;
     const pending = this.#pending;
     if (pending !== undefined) {
       this.#pending = undefined;
       chunk = Buffer.concat([pending, chunk]);
+      shared = false;
     }
-    this.#process(chunk, 0);
+    this.#shared = shared;
+    try {
+      this.#process(chunk, 0);
+    } finally {
+      this.#shared = false;
+    }
+  }
+
+  /** `bytes` to keep past the read: a copy when they are in SCRATCH. */
+  #keep(bytes: Buffer): Buffer {
+    return this.#shared ? Buffer.from(bytes) : bytes;
   }
 
   /** Parses what `buf` holds from `pos`: body bytes, then heads, until a response must come first. */
@@ -312,7 +354,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
         if (pos >= end) return;
         const headEnd = findHeadEnd(buf, pos, this.#scanFrom, this.#server.limits.maxHeaderBytes);
         if (headEnd === -1) {
-          this.#pending = pos === 0 ? buf : buf.subarray(pos);
+          this.#pending = this.#keep(pos === 0 ? buf : buf.subarray(pos));
           this.#scanFrom = end - pos;
           return;
         }
@@ -337,7 +379,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   }
 
   #hold(rest: Buffer): void {
-    this.#pending = rest;
+    this.#pending = this.#keep(rest);
     this.#scanFrom = 0;
     if (!this.#holding) {
       this.#holding = true;
@@ -353,7 +395,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
       throw new Http1ParseError('HPE_CONNECT', 'CONNECT is not supported', 501);
     }
     if (head.connectionUpgrade && head.upgrade) {
-      this.#handOver(head, buf.subarray(pos));
+      this.#handOver(head, this.#keep(buf.subarray(pos)));
       return undefined;
     }
     const hasBody = head.chunked || head.contentLength > 0;
@@ -381,7 +423,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   onBody(chunk: Buffer): void {
     const reader = this.#stream?.body as RequestBody | undefined;
     if (reader === undefined || reader.destroyed) return;
-    if (!reader.push(chunk) && !this.#bodyFull) {
+    if (!reader.push(this.#keep(chunk)) && !this.#bodyFull) {
       this.#bodyFull = true;
       this.#socket.pause();
     }
@@ -427,7 +469,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     this.#server.disarmDeadline(this);
     this.#body = undefined;
     this.#pending = undefined;
-    socket.pause();
+    // Reading goes on, ignored (#closed), so the client's FIN is seen and the socket closes.
     if (!socket.writable) {
       socket.destroy();
       return;
@@ -546,11 +588,14 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     this.#stream = undefined;
     const now = Date.now();
     this.#lastActiveAt = now;
-    if (this.#draining || (this.#peerEnded && !this.#holding)) {
+    if (this.#peerEnded && !this.#holding) {
       this.#closed = true;
       this.#socket.end();
       return;
     }
+    // A drain that began after the response was made (it promised keep-alive, so the
+    // client may be sending the next request already): closed as an idle connection is.
+    if (this.#draining) this.#closeWhenIdle(DRAIN_IDLE_MS);
     this.awaitRequest(now);
     if (!this.#holding) return;
     // A pipelined request waits: parsed on the next tick, out of the finished exchange's stack.
