@@ -404,7 +404,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     if (hasBody) {
       this.#body = head.chunked ? BodyDecoder.chunked(server.limits.maxHeaderBytes) : BodyDecoder.length(head.contentLength);
       // node:http's behaviour: the client may send the body at once.
-      if (head.expectContinue && !head.http10) this.#socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+      if (head.expectContinue && !head.http10) this.#out.write('HTTP/1.1 100 Continue\r\n\r\n');
     }
     return stream;
   }
