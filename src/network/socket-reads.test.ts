@@ -7,43 +7,21 @@
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer, Socket, type Server } from 'node:net';
+import { Socket } from 'node:net';
 import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
+import { sleep, socketPair, until, type SocketPair } from '../../test/helpers/sockets.ts';
 import { canReadInto, readAsStream, readInto } from './socket-reads.ts';
 
-const servers = new Set<Server>();
-const sockets = new Set<Socket>();
-after(async () => {
-  for (const s of sockets) s.destroy();
-  await Promise.all([...servers].map((s) => new Promise((r) => s.close(r))));
-});
+const pairs: SocketPair[] = [];
+after(() => Promise.all(pairs.map((p) => p.close())));
 
 /** A client and the server's end of it (accepted paused, as mosnode's listeners do). */
 async function accepted(): Promise<{ client: Socket; server: Socket }> {
-  const listener = createServer({ pauseOnConnect: true, allowHalfOpen: true });
-  servers.add(listener);
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  const port = (listener.address() as { port: number }).port;
-  const connection = once(listener, 'connection') as Promise<[Socket]>;
-  const client = connect(port, '127.0.0.1');
-  sockets.add(client);
-  await once(client, 'connect');
-  const [server] = await connection;
-  sockets.add(server);
-  return { client, server };
+  const sockets = await socketPair({ pauseOnConnect: true, allowHalfOpen: true });
+  pairs.push(sockets);
+  return { client: sockets.client, server: sockets.accepted };
 }
-
-async function until(check: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('readInto', () => {
   test('this Node lays out the onread fields as expected', () => {

@@ -7,17 +7,14 @@
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { socketPair, until, type SocketPair } from '../../test/helpers/sockets.ts';
 import { EARLY_FLUSH_BYTES, TurnWriter, type FlushListener } from './turn-writes.ts';
 
-const servers = new Set<Server>();
-const sockets = new Set<Socket>();
-after(async () => {
-  for (const s of sockets) s.destroy();
-  await Promise.all([...servers].map((s) => new Promise((r) => s.close(r))));
-});
+const pairs: SocketPair[] = [];
+after(() => Promise.all(pairs.map((p) => p.close())));
 
 interface Pair {
   /** Our end: what a TurnWriter writes to. */
@@ -29,31 +26,14 @@ interface Pair {
 
 /** A connected loopback pair on port 0. */
 async function pair(): Promise<Pair> {
-  const server = createServer();
-  servers.add(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const local = connect(port, '127.0.0.1');
-  sockets.add(local);
-  await once(local, 'connect');
-  const [peer] = await accepted;
-  sockets.add(peer);
+  const sockets = await socketPair();
+  pairs.push(sockets);
   const chunks: Buffer[] = [];
-  peer.on('data', (c: Buffer) => chunks.push(c));
-  return { local, peer, received: () => Buffer.concat(chunks) };
+  sockets.accepted.on('data', (c: Buffer) => chunks.push(c));
+  return { local: sockets.client, peer: sockets.accepted, received: () => Buffer.concat(chunks) };
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-async function until(check: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 class Recorder implements FlushListener {
   calls: (Error | null | undefined)[] = [];

@@ -78,6 +78,11 @@ export class TurnWriter {
     this.socket = socket;
   }
 
+  /** Nothing held and nobody waiting for a flush. */
+  get empty(): boolean {
+    return this.#first === undefined && this.#listener === undefined;
+  }
+
   /** Bytes held, not yet given to the socket. */
   get heldBytes(): number {
     return this.#bytes;

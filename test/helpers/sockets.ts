@@ -1,7 +1,38 @@
 /**
  * Small socket helpers shared by tests that talk to real sockets.
  */
-import type { Socket } from 'node:net';
+import { connect, createServer, type ServerOpts, type Socket } from 'node:net';
+import { once } from 'node:events';
+
+export interface SocketPair {
+  /** The end we connected. */
+  client: Socket;
+  /** The server's end of the same connection, as 'connection' gave it. */
+  accepted: Socket;
+  /** Destroys both ends and closes the listener. */
+  close(): Promise<void>;
+}
+
+/** One loopback TCP connection on port 0, with both of its ends. */
+export async function socketPair(serverOptions: ServerOpts = {}): Promise<SocketPair> {
+  const listener = createServer(serverOptions);
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const port = (listener.address() as { port: number }).port;
+  const connection = once(listener, 'connection') as Promise<[Socket]>;
+  const client = connect(port, '127.0.0.1');
+  await once(client, 'connect');
+  const [accepted] = await connection;
+  return {
+    client,
+    accepted,
+    close: async () => {
+      client.destroy();
+      accepted.destroy();
+      await new Promise((resolve) => listener.close(resolve));
+    },
+  };
+}
 
 /** Resolves with the first `n` bytes (or more) the socket receives; rejects if it closes or fails first. */
 export function readBytes(socket: Socket, n: number): Promise<Buffer> {

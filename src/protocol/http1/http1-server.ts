@@ -196,8 +196,12 @@ function release(socket: OwnedSocket): void {
 class Http1Connection implements Http1ConnectionControl, BodySink {
   readonly #server: Http1Server;
   readonly #socket: OwnedSocket;
-  /** Responses go out at the end of the event loop's turn (see network/turn-writes.ts). */
-  readonly #out: TurnWriter;
+  /**
+   * Responses go out at the end of the event loop's turn (see network/turn-writes.ts).
+   * Made on a connection's first write and dropped when it goes idle: an idle
+   * connection holds none (10,000 of them would hold 0.8 MB).
+   */
+  #out: TurnWriter | undefined;
   /** The exchange whose response is not finished yet. */
   #stream: Http1ServerStream | undefined;
   /** The exchange whose whole response is written, waiting for the turn's flush. */
@@ -228,7 +232,10 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   constructor(server: Http1Server, socket: Socket) {
     this.#server = server;
     this.#socket = socket;
-    this.#out = new TurnWriter(socket);
+  }
+
+  #writer(): TurnWriter {
+    return (this.#out ??= new TurnWriter(this.#socket));
   }
 
   get socket(): Socket {
@@ -404,7 +411,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     if (hasBody) {
       this.#body = head.chunked ? BodyDecoder.chunked(server.limits.maxHeaderBytes) : BodyDecoder.length(head.contentLength);
       // node:http's behaviour: the client may send the body at once.
-      if (head.expectContinue && !head.http10) this.#out.write('HTTP/1.1 100 Continue\r\n\r\n');
+      if (head.expectContinue && !head.http10) this.#writer().write('HTTP/1.1 100 Continue\r\n\r\n');
     }
     return stream;
   }
@@ -414,7 +421,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     this.#server.disarmDeadline(this);
     const socket = this.#socket;
     socket.pause();
-    this.#out.flush();
+    this.#out?.flush();
     release(socket);
     this.#server.handlers.onUpgrade(requestHead(head), socket, firstBytes);
   }
@@ -474,7 +481,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
       socket.destroy();
       return;
     }
-    this.#out.flush();
+    this.#out?.flush();
     const status = `${err.status} ${err.status === 431 ? 'Request Header Fields Too Large' : err.status === 501 ? 'Not Implemented' : err.status === 505 ? 'HTTP Version Not Supported' : 'Bad Request'}`;
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, 'latin1');
     stream?.closed(false);
@@ -498,7 +505,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
     this.#closed = true;
     this.#server.disarmDeadline(this);
     this.#pending = undefined;
-    this.#out.flush();
+    this.#out?.flush();
     this.#socket.end();
   }
 
@@ -541,10 +548,11 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
    */
   write(data: Buffer | string, final: Http1ServerStream | undefined): boolean {
     if (this.#closed || this.#socket.destroyed) return true;
-    const ok = this.#out.write(data);
+    const out = this.#writer();
+    const ok = out.write(data);
     if (final !== undefined) {
       this.#answered = final;
-      this.#out.whenFlushed(final);
+      out.whenFlushed(final);
     }
     return ok;
   }
@@ -555,7 +563,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
 
   /** Closes at once; bytes already written still go first (a reset response keeps what it sent). */
   destroy(): void {
-    this.#out.flush();
+    this.#out?.flush();
     this.#socket.destroy();
   }
 
@@ -586,6 +594,7 @@ class Http1Connection implements Http1ConnectionControl, BodySink {
   #afterExchange(stream: Http1ServerStream): void {
     if (this.#stream !== stream) return;
     this.#stream = undefined;
+    if (this.#out?.empty === true) this.#out = undefined;
     const now = Date.now();
     this.#lastActiveAt = now;
     if (this.#peerEnded && !this.#holding) {
