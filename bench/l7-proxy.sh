@@ -22,7 +22,9 @@ chmod -R u+w "$WORK"
 mkdir -p "$ROOT/bench/results"
 # The harness runs `node` for its Node baselines: use the project's Node 24 for all rows.
 export PATH="$ROOT/node_modules/.bin:$PATH"
-export NODE=${NODE:-$(command -v node)}
+# Not an inherited NODE: `npm run` sets it to the node running npm, which may be an older
+# system Node (mosnode then fails to start). MOSNODE_BENCH_NODE overrides.
+export NODE=${MOSNODE_BENCH_NODE:-$(command -v node)}
 export RESULTS_DIR=${RESULTS_DIR:-$ROOT/bench/results}
 export CUSTOM_CMD=${CUSTOM_CMD:-$ROOT/bench/l7-target.sh}
 export TARGETS=${TARGETS-"direct nginx haproxy-http node-undici custom"}

@@ -26,7 +26,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export PATH="$ROOT/node_modules/.bin:$PATH"
-export NODE=${NODE:-$(command -v node)}
+# Not an inherited NODE: `npm run` sets it to the node running npm, which may be an older
+# system Node (mosnode then fails to start). MOSNODE_BENCH_NODE overrides.
+export NODE=${MOSNODE_BENCH_NODE:-$(command -v node)}
 
 log() { printf '[suite %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
