@@ -13,7 +13,7 @@ import type {
   ReadFilter,
   WriteFilter,
 } from '../api/network-filter.ts';
-import { NetworkFilterManager } from './filter-manager.ts';
+import { NetworkFilterManager, type FilterErrorSink } from './filter-manager.ts';
 import { formatAddress, normalizeIp } from './address.ts';
 import {
   MIGRATED_SOCKETS,
@@ -88,7 +88,7 @@ function onSocketClose(this: OwnedSocket): void {
   this[OWNER].onSocketClose();
 }
 
-export class DownstreamConnection implements Connection {
+export class DownstreamConnection implements Connection, FilterErrorSink {
   readonly id = nextConnectionId++;
   readonly listenerName: string;
   readonly state: Map<string, unknown>;
@@ -105,6 +105,7 @@ export class DownstreamConnection implements Connection {
   #reportedWritten = 0;
   readonly #onBytes: ((read: number, written: number) => void) | undefined;
   readonly #onClosed: ((connection: DownstreamConnection) => void) | undefined;
+  readonly #reportFilterError: (err: unknown, connection: DownstreamConnection) => void;
   #closed = false;
   #detached = false;
   #readDisableCount = 0;
@@ -134,10 +135,8 @@ export class DownstreamConnection implements Connection {
     this.localPort = options.originalDestination?.port ?? socket.localPort ?? 0;
     this.remoteAddress = formatAddress(this.remoteIp, this.remotePort);
     this.localAddress = formatAddress(this.localIp, this.localPort);
-    this.filterManager = new NetworkFilterManager(this, (err) => {
-      options.onFilterError(err, this);
-      this.close('NoFlush', 'LocalClose');
-    });
+    this.#reportFilterError = options.onFilterError;
+    this.filterManager = new NetworkFilterManager(this, this);
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
     if (this.#idleTimeoutMs > 0) this.#armIdleTimer();
     (socket as OwnedSocket)[OWNER] = this;
@@ -146,6 +145,12 @@ export class DownstreamConnection implements Connection {
     socket.on('drain', onSocketDrain);
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
+  }
+
+  /** @internal FilterErrorSink: a filter threw; the listener reports it and the connection closes. */
+  onFilterError(err: unknown): void {
+    this.#reportFilterError(err, this);
+    this.close('NoFlush', 'LocalClose');
   }
 
   get bytesRead(): number {

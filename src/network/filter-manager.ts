@@ -8,9 +8,14 @@
 import type { Connection, FilterStatus, ReadFilter, ReadFilterCallbacks, WriteFilter } from '../api/network-filter.ts';
 
 
+/** Told when a filter throws (an object rather than a closure: one per connection). */
+export interface FilterErrorSink {
+  onFilterError(err: unknown, filter: unknown): void;
+}
+
 export class NetworkFilterManager {
   readonly #connection: Connection;
-  readonly #onFilterError: (err: unknown, filter: unknown) => void;
+  readonly #errors: FilterErrorSink;
   readonly #readFilters: ReadFilter[] = [];
   // Made on first use (most connections have no write filter and never hold an event).
   #writeFilters: WriteFilter[] | undefined;
@@ -24,9 +29,9 @@ export class NetworkFilterManager {
    */
   #heldEvents: Array<{ from: number; data: Buffer; endStream: boolean }> | undefined;
 
-  constructor(connection: Connection, onFilterError: (err: unknown, filter: unknown) => void) {
+  constructor(connection: Connection, errors: FilterErrorSink) {
     this.#connection = connection;
-    this.#onFilterError = onFilterError;
+    this.#errors = errors;
   }
 
   get readFilterCount(): number {
@@ -79,7 +84,7 @@ export class NetworkFilterManager {
       try {
         status = filters[i]!.onData(data, endStream);
       } catch (err) {
-        this.#onFilterError(err, filters[i]);
+        this.#errors.onFilterError(err, filters[i]);
         return;
       }
       if (status === 'Stop' || this.#connection.closed) return;
@@ -93,7 +98,7 @@ export class NetworkFilterManager {
       try {
         status = filter.onWrite(data, endStream);
       } catch (err) {
-        this.#onFilterError(err, filter);
+        this.#errors.onFilterError(err, filter);
         return false;
       }
       if (status === 'Stop') return false;
@@ -110,7 +115,7 @@ export class NetworkFilterManager {
       try {
         status = filters[i]!.onNewConnection?.() ?? 'Continue';
       } catch (err) {
-        this.#onFilterError(err, filters[i]);
+        this.#errors.onFilterError(err, filters[i]);
         return;
       }
       if (this.#connection.closed) return;
