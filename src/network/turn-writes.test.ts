@@ -174,17 +174,6 @@ describe('TurnWriter', () => {
     assert.equal(received().toString(), 'last words');
   });
 
-  test('discard() forgets what is held', async () => {
-    const { local, received } = await pair();
-    const out = new TurnWriter(local);
-    out.write('dropped');
-    out.discard();
-    out.write('kept');
-    await turn();
-    await until(() => received().length === 4, '4 bytes');
-    assert.equal(received().toString(), 'kept');
-  });
-
   test('a listener that throws: the writers after it in the turn still flush, one turn later', async (t) => {
     const pairs = await Promise.all([pair(), pair()]);
     const [a, b] = pairs.map((p) => new TurnWriter(p.local)) as [TurnWriter, TurnWriter];

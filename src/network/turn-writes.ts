@@ -156,14 +156,6 @@ export class TurnWriter {
     // Otherwise an empty write calls back once the bytes queued before it are out.
     else socket.write(EMPTY, (err?: Error | null) => listener.flushed(err));
   }
-
-  /** Forgets what is held (the socket is being destroyed). */
-  discard(): void {
-    this.#first = undefined;
-    this.#more = undefined;
-    this.#bytes = 0;
-    this.#listener = undefined;
-  }
 }
 
 const EMPTY = Buffer.alloc(0);
